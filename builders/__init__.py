@@ -1,0 +1,1 @@
+"""Dataset builders: LT profile, source readers, the Parquet split writer, card, manifest and Hub publishing."""

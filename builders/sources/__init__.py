@@ -1,0 +1,1 @@
+"""One module per dataset source; each registers a :class:`~ltbench.builders.spec.SourceSpec` in DATASETS."""

@@ -1,0 +1,81 @@
+"""What a source reader returns, and the registry entry that describes each dataset source."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Pool:
+    """A list of images of one split of a source: labels, stable source keys, and a byte reader.
+
+    ``read(i)`` returns the encoded image (the source's own JPEG/PNG bytes, or PNG for raw-pixel sources);
+    ``paths[i]`` is stored in the Image feature's ``path`` (the source-relative file name, or None).
+    Images are read one at a time when written, so a pool never holds all pixels in memory.
+    """
+
+    labels: np.ndarray
+    keys: Sequence[str]
+    read: Callable[[int], bytes]
+    paths: Sequence[str | None] | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def class_counts(self, num_classes: int) -> np.ndarray:
+        return np.bincount(np.asarray(self.labels, dtype=np.int64), minlength=num_classes)
+
+
+@dataclass
+class SourceData:
+    """A source as read: class names, the pool the LT train split is drawn from, and splits kept whole."""
+
+    class_names: list[str]
+    pool: Pool | None
+    fixed: dict[str, Pool]
+    checksums_verified: bool = True
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ReadOptions:
+    source_dir: Path
+    seed: int = 0
+    download: bool = False
+    verify_checksums: bool = True
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """A registered dataset source.
+
+    ``irs`` empty means the source is long-tailed already (ImageNet-LT, …) and is imported as it is.
+    ``expected`` maps an IR (or 0 for fixed sets) to the paper's Table 6 ``{"train": n, "test": n}``.
+    """
+
+    name: str
+    title: str
+    num_classes: int
+    read: Callable[[ReadOptions], SourceData]
+    grouping: str = "thirds"
+    scale: str = "small"
+    irs: tuple[float, ...] = (10, 100)
+    paper_ir: float | None = None
+    n_max_rule: str | float = "max"
+    expected: dict[float, dict[str, int]] = field(default_factory=dict)
+    license: str = "unknown"
+    citation: str = ""
+    homepage: str = ""
+    layout: str = ""
+    pool_definition: str = ""
+    redistributable: bool = True
+
+    def split_name(self, ir: float | None) -> str:
+        from ltbench.builders.profile import ir_tag
+
+        return self.name if not self.irs else f"{self.name}-lt{ir_tag(ir)}"

@@ -1,0 +1,213 @@
+"""The ``ltbench`` command line. Heavy imports happen inside commands, so ``--help`` answers at once."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+from pathlib import Path
+
+import click
+
+from ltbench import __version__
+from ltbench.errors import LTBenchError
+
+DATA = click.option(
+    "--data",
+    "data_root",
+    type=click.Path(path_type=Path),
+    default=Path("data"),
+    show_default=True,
+    help="Directory holding built splits.",
+)
+RESULTS = click.option(
+    "--results",
+    type=click.Path(path_type=Path),
+    default=Path("results"),
+    show_default=True,
+    help="Directory of result JSON files.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="ltbench")
+def cli() -> None:
+    """Long-tailed recognition benchmark suite and dataset builder (full-precision and binary networks)."""
+
+
+@cli.command()
+@DATA
+@click.option("--details", metavar="NAME", help="Show one source's files, layout, pool and licence.")
+def datasets(data_root: Path, details: str | None) -> None:
+    """List the dataset registry: expected (paper Table 6) vs built counts."""
+    from ltbench.tables import dataset_details, datasets_table
+
+    if details:
+        dataset_details(details)
+    else:
+        datasets_table(data_root)
+
+
+@cli.command()
+@click.argument("source")
+@click.option(
+    "--ir", type=float, default=None, help="Imbalance ratio: 10 or 100 (sets that are LT already take none)."
+)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("data"), show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--force", is_flag=True, help="Replace an existing build (atomically).")
+@click.option(
+    "--source-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where the official source files are [default: ~/.cache/ltbench/sources].",
+)
+@click.option("--download", is_flag=True, help="Download the source where an official URL still serves it.")
+@click.option(
+    "--no-verify-checksums",
+    is_flag=True,
+    help="Build from files whose checksums differ from the official ones.",
+)
+@click.option("--allow-any-ir", is_flag=True, help="Accept any --ir >= 1, not only 10 and 100.")
+def build(source, ir, out, seed, force, source_dir, download, no_verify_checksums, allow_any_ir) -> None:
+    """Build the LT split of SOURCE into OUT/<source>-lt<ir>/ (Parquet + card + manifest)."""
+    from ltbench.builders.build import build as do_build
+    from ltbench.progress import console
+    from ltbench.registry import DATASETS
+
+    spec = DATASETS.get(source)
+    if ir is not None and float(ir).is_integer():
+        ir = int(ir)
+    path = do_build(spec, ir, out, seed, source_dir, download, not no_verify_checksums, force, allow_any_ir)
+    console.print(f"built [bold]{path}[/]")
+    click.echo(str(path))
+
+
+@cli.command()
+def methods() -> None:
+    """List the registered methods: stages, sampler, test-time step, what each follows."""
+    from ltbench.tables import methods_table
+
+    methods_table()
+
+
+@cli.command()
+def backbones() -> None:
+    """List the registered backbones."""
+    from ltbench.tables import backbones_table
+
+    backbones_table()
+
+
+@cli.command()
+@click.option("--method", required=True, help="Method name (`ltbench methods`).")
+@click.option(
+    "--dataset", "datasets_", multiple=True, help="Built split name, e.g. digits-lt10 (repeatable)."
+)
+@click.option("--all", "all_", is_flag=True, help="Every built dataset under --data.")
+@click.option("--backbone", default=None, help="Backbone name [default: per dataset family].")
+@click.option("--seed", "seeds", type=int, multiple=True, help="Seed (repeatable) [default: 0].")
+@click.option(
+    "--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a config field (repeatable)."
+)
+@click.option(
+    "--config", "config_file", type=click.Path(path_type=Path), default=None, help="YAML config overrides."
+)
+@click.option("--epochs", type=int, default=None, help="Shortcut for --set epochs=N.")
+@click.option("--batch-size", type=int, default=None, help="Shortcut for --set batch_size=N.")
+@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N]")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint.")
+@DATA
+@RESULTS
+def run(
+    method,
+    datasets_,
+    all_,
+    backbone,
+    seeds,
+    sets,
+    config_file,
+    epochs,
+    batch_size,
+    device,
+    resume,
+    data_root,
+    results,
+) -> None:
+    """Train METHOD on built datasets and write one result JSON per run."""
+    from ltbench.config import parse_sets
+    from ltbench.progress import console
+    from ltbench.registry import METHODS
+    from ltbench.run import run_one
+    from ltbench.tables import built_splits, print_result
+
+    METHODS.entry(method)
+    overrides = parse_sets(sets)
+    if epochs is not None:
+        overrides["epochs"] = str(epochs)
+    if batch_size is not None:
+        overrides["batch_size"] = str(batch_size)
+    names = list(datasets_)
+    if all_:
+        names += [n for n in built_splits(data_root) if n not in names]
+    if not names:
+        raise LTBenchError("no dataset given", "pass --dataset NAME or --all (`ltbench datasets` lists them)")
+    for name in names:
+        for seed in seeds or (0,):
+            path = run_one(
+                method, name, backbone, seed, overrides, config_file, data_root, results, device, resume
+            )
+            print_result(path)
+            console.print(f"wrote [bold]{path}[/]")
+
+
+@cli.command()
+@RESULTS
+@click.option("--out", type=click.Path(path_type=Path), default=Path("leaderboards"), show_default=True)
+def leaderboard(results: Path, out: Path) -> None:
+    """Regenerate the leaderboard markdown from result files."""
+    from ltbench.leaderboard import write_leaderboards
+
+    for path in write_leaderboards(results, out):
+        click.echo(str(path))
+
+
+@cli.command()
+@DATA
+@RESULTS
+@click.option("--out", type=click.Path(path_type=Path), default=Path("leaderboards"), show_default=True)
+@click.option("--seeds", type=int, default=1, show_default=True, help="Seeds per method.")
+@click.option("--ir", type=int, default=10, show_default=True)
+def demo(data_root: Path, results: Path, out: Path, seeds: int, ir: int) -> None:
+    """Build digits-LT, train the methods, print the table, write the leaderboard."""
+    from ltbench.demo import run_demo
+
+    run_demo(data_root, results, out, seeds, ir)
+
+
+def _add_plugin_commands() -> None:
+    """Commands in ``ltbench/commands/`` (one module each, exposing ``command``) join the group."""
+    from ltbench import commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
+        mod = importlib.import_module(f"ltbench.commands.{info.name}")
+        cli.add_command(mod.command)
+
+
+_add_plugin_commands()
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except LTBenchError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)

@@ -1,0 +1,150 @@
+"""Loading built splits: ``load_split`` for users, and torch datasets for training and evaluation."""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ltbench.errors import LTBenchError
+
+DEFAULT_DATA = Path("data")
+CACHE_PIXELS = 64 * 1024 * 1024  # splits up to this many decoded bytes are kept in memory as one tensor
+
+
+def split_dir(name: str, data_root: Path | str = DEFAULT_DATA) -> Path:
+    """The directory of built split ``name`` (``digits-lt10``) under ``data_root``, or a path given directly."""
+    path = Path(name)
+    if (path / "manifest.json").exists():
+        return path
+    path = Path(data_root) / name
+    if not (path / "manifest.json").exists():
+        source = name.split("-lt")[0]
+        ir = name.split("-lt")[1] if "-lt" in name else "10"
+        raise LTBenchError(
+            f"dataset {name!r} is not built under {data_root}",
+            f"run `ltbench build {source} --ir {ir} --out {data_root}` first (or pass --data DIR)",
+        )
+    return path
+
+
+def load_split(
+    name_or_path_or_repo_id: str, split: str | None = None, data_root: Path | str = DEFAULT_DATA, **kw
+):
+    """A built split as a ``datasets.DatasetDict`` (or one ``Dataset`` when ``split`` is given).
+
+    Accepts a split directory, a split name under ``data_root``, or a Hugging Face Hub repo id
+    (``ORG/NAME``), which ``datasets`` downloads and caches.
+    """
+    import datasets
+
+    path = Path(name_or_path_or_repo_id)
+    if (
+        not (path / "README.md").exists()
+        and (Path(data_root) / name_or_path_or_repo_id / "README.md").exists()
+    ):
+        path = Path(data_root) / name_or_path_or_repo_id
+    target = str(path) if (path / "README.md").exists() else name_or_path_or_repo_id
+    try:
+        return datasets.load_dataset(target, split=split, **kw)
+    except FileNotFoundError as e:
+        raise LTBenchError(
+            f"no built split or Hub dataset named {name_or_path_or_repo_id!r}",
+            "give a split directory, a name under --data, or ORG/NAME on the Hub",
+        ) from e
+
+
+def decode(image_bytes: bytes, mode: str | None = None):
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(image_bytes))
+    return img.convert(mode) if mode and img.mode != mode else img
+
+
+@dataclass
+class SplitInfo:
+    """What a method needs to know about the data without touching images."""
+
+    name: str
+    path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.manifest["class_names"]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def counts(self, split: str = "train") -> list[int]:
+        return self.manifest["splits"][split]["class_counts"]
+
+    @property
+    def splits(self) -> list[str]:
+        return list(self.manifest["splits"])
+
+    @property
+    def family(self) -> str:
+        from ltbench.registry import DATASETS
+
+        return DATASETS.entry(self.manifest["source"]).obj.scale
+
+    @property
+    def grouping(self) -> str:
+        return self.manifest["groups"]["rule"]
+
+
+def open_split(name: str, data_root: Path | str = DEFAULT_DATA) -> SplitInfo:
+    from ltbench.builders.build import read_manifest
+
+    path = split_dir(name, data_root)
+    return SplitInfo(name=path.name, path=path, manifest=read_manifest(path))
+
+
+class ImageSplit:
+    """A torch ``Dataset`` over one Parquet split: ``(transform(image), label)``, decoded lazily.
+
+    Small splits are decoded once into a uint8 tensor (N, C, H, W) so that epochs cost no decoding.
+    ``transform`` receives a uint8 CHW tensor and returns a float tensor.
+    """
+
+    def __init__(self, info: SplitInfo, split: str, transform=None, mode: str | None = None):
+        import pyarrow.parquet as pq
+
+        if split not in info.manifest["splits"]:
+            raise LTBenchError(f"{info.name} has no {split!r} split", f"available: {', '.join(info.splits)}")
+        files = [info.path / f for f in info.manifest["splits"][split]["files"]]
+        tables = [pq.read_table(f) for f in files]
+        self.labels = np.concatenate([t.column("label").to_numpy() for t in tables]).astype(np.int64)
+        self._bytes = [row["bytes"] for t in tables for row in t.column("image").to_pylist()]
+        self.transform = transform
+        self.mode = mode
+        self._cache = None
+        first = np.asarray(decode(self._bytes[0], mode)) if self._bytes else np.zeros((1, 1))
+        if first.nbytes * len(self._bytes) <= CACHE_PIXELS:
+            self._cache = [self._tensor(i) for i in range(len(self._bytes))]
+
+    def _tensor(self, i: int):
+        import torch
+
+        arr = np.asarray(decode(self._bytes[i], self.mode))
+        arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+        return torch.from_numpy(np.array(arr, copy=True))
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        img = self._cache[i] if self._cache is not None else self._tensor(i)
+        if self.transform is not None:
+            img = self.transform(img)
+        return img, int(self.labels[i])
+
+
+def num_workers() -> int:
+    return int(os.environ.get("LTBENCH_WORKERS", "0"))

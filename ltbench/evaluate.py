@@ -1,0 +1,79 @@
+"""Method-agnostic evaluation: per-class accuracy, avg (mean per-class) / top-1 / head / medium / tail, ECE."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from ltbench.groups import GROUPS, group_classes
+
+
+def per_class_accuracy(labels: np.ndarray, preds: np.ndarray, num_classes: int) -> list[float | None]:
+    """Accuracy of each class on the test split (None for a class with no test images)."""
+    out: list[float | None] = []
+    for c in range(num_classes):
+        mask = labels == c
+        out.append(float((preds[mask] == c).mean()) if mask.any() else None)
+    return out
+
+
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
+    """ECE with ``bins`` equal-width confidence bins (right-closed, as Guo et al. 2017)."""
+    conf = probs.max(1)
+    correct = probs.argmax(1) == labels
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    total = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        mask = (conf > lo) & (conf <= hi)
+        if mask.any():
+            total += mask.mean() * abs(correct[mask].mean() - conf[mask].mean())
+    return float(total)
+
+
+def summarize(
+    labels: np.ndarray, logits: np.ndarray, train_counts: Sequence[int], rule: str
+) -> dict[str, Any]:
+    """All metrics from test labels and logits; group accuracy = mean of its classes' accuracies."""
+    num_classes = len(train_counts)
+    preds = logits.argmax(1)
+    acc = per_class_accuracy(labels, preds, num_classes)
+    groups = group_classes(train_counts, rule)
+    z = logits - logits.max(1, keepdims=True)
+    probs = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+
+    def mean(cs: Sequence[int]) -> float | None:
+        vals = [acc[c] for c in cs if acc[c] is not None]
+        return float(np.mean(vals)) if vals else None
+
+    out: dict[str, Any] = {
+        "avg": mean(range(num_classes)),
+        "top1": float((preds == labels).mean()),
+        **{g: mean(groups[g]) for g in GROUPS},
+        "ece": expected_calibration_error(probs, labels),
+        "per_class": acc,
+        "groups": groups,
+    }
+    return out
+
+
+@torch.no_grad()
+def predict_logits(
+    method, model, task, split: str = "test", batch_size: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
+    ds = task.eval_set(split)
+    model.eval()
+    method.prepare_predict(model, task)
+    outs, labels = [], []
+    for images, y in DataLoader(ds, batch_size=batch_size, shuffle=False):
+        outs.append(method.predict(model, images.to(task.device)).float().cpu())
+        labels.append(y)
+    return torch.cat(outs).numpy(), torch.cat(labels).numpy()
+
+
+def evaluate(method, model, task, split: str = "test") -> dict[str, Any]:
+    logits, labels = predict_logits(method, model, task, split)
+    return summarize(labels, logits, task.class_counts, task.info.grouping)

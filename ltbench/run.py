@@ -1,0 +1,119 @@
+"""One run: resolve the config, fit the method, evaluate it, write the result JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ltbench.config import apply_overrides, load_yaml, to_dict
+from ltbench.data import DEFAULT_DATA, open_split
+from ltbench.errors import LTBenchError
+from ltbench.method import Method, Task
+from ltbench.registry import BACKBONES, METHODS
+from ltbench.results import SCHEMA_VERSION, config_hash, environment, result_path, write_result
+from ltbench.seeding import seed_everything
+
+DEFAULT_BACKBONE = {"digits": "cnn-digits", "small": "reactnet-a", "large": "reactnet-a"}
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise LTBenchError(
+            "--device cuda was asked for but no CUDA device is visible", "use --device cpu or auto"
+        )
+    return torch.device(name)
+
+
+def default_backbone(family: str) -> str:
+    return DEFAULT_BACKBONE[family]
+
+
+def resolve_config(method_cls: type[Method], binary: bool, family: str, config_file=None, sets=None) -> Any:
+    cfg = apply_overrides(method_cls.Config(), method_cls.recipe(binary, family), origin="recipe")
+    if config_file:
+        cfg = apply_overrides(cfg, load_yaml(config_file), origin=str(config_file))
+    if sets:
+        cfg = apply_overrides(cfg, sets)
+    return cfg
+
+
+def row_name(method: str, cfg: Any) -> str:
+    """``candle`` for the default variant, ``candle[cd]`` for an ablation variant."""
+    fields = {f.name: f for f in dataclasses.fields(cfg)}
+    if "variant" in fields and cfg.variant != fields["variant"].default:
+        return f"{method}[{cfg.variant}]"
+    return method
+
+
+def run_one(
+    method: str,
+    dataset: str,
+    backbone: str | None = None,
+    seed: int = 0,
+    sets: dict[str, str] | None = None,
+    config_file: Path | None = None,
+    data_root: Path = DEFAULT_DATA,
+    results: Path = Path("results"),
+    device: str = "auto",
+    resume: bool = False,
+    keep_checkpoints: bool = False,
+) -> Path:
+    """Train and evaluate ``method`` on built split ``dataset``; return the result file's path."""
+    method_cls = METHODS.get(method)
+    info = open_split(dataset, data_root)
+    backbone = backbone or default_backbone(info.family)
+    BACKBONES.entry(backbone)
+    from ltbench.backbones import is_binary
+
+    binary = is_binary(backbone)
+    cfg = resolve_config(method_cls, binary, info.family, config_file, sets)
+    row = row_name(method, cfg)
+    out = result_path(results, info.name, row, backbone, seed)
+    run_dir = Path(results) / ".runs" / info.name / row / backbone / f"seed{seed}"
+    if not resume and run_dir.exists():
+        shutil.rmtree(run_dir)
+    task = Task(
+        info=info, backbone=backbone, device=resolve_device(device), seed=seed, run_dir=run_dir, resume=resume
+    )
+    seed_everything(seed)
+    from ltbench.evaluate import evaluate
+
+    t0 = time.perf_counter()
+    m = method_cls(cfg)
+    model = m.fit(task)
+    t1 = time.perf_counter()
+    metrics = evaluate(m, model, task)
+    t2 = time.perf_counter()
+    config = to_dict(cfg)
+    result = {
+        "schema_version": SCHEMA_VERSION,
+        "dataset": info.name,
+        "source": info.manifest["source"],
+        "method": method,
+        "row": row,
+        "backbone": backbone,
+        "binary": binary,
+        "recipe": "binary" if binary else "official",
+        "family": info.family,
+        "seed": seed,
+        "config": config,
+        "config_hash": config_hash(config),
+        "metrics": {k: metrics[k] for k in ("avg", "top1", "head", "medium", "tail", "ece")},
+        "per_class_accuracy": metrics["per_class"],
+        "train_counts": task.class_counts,
+        "grouping": {"rule": info.grouping, "classes": metrics["groups"]},
+        "timings": {"fit_s": round(t1 - t0, 3), "eval_s": round(t2 - t1, 3)},
+        "environment": environment(str(task.device)),
+        "records": task.records,
+    }
+    write_result(out, result)
+    if not keep_checkpoints:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return out
