@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -10,7 +11,7 @@ from rich.table import Table
 
 from ltbench.builders.profile import ir_tag
 
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 160)  # pipes get full rows, not ellipses
 
 
 def built_splits(data_root: Path) -> list[str]:
