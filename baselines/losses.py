@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -71,3 +72,41 @@ def kd_kl(
     pt = F.softmax(teacher_logits.detach() / temperature, dim=1)
     kl = F.kl_div(log_ps, pt, reduction="none").sum(1)
     return kl.mean() if reduction == "batchmean" else kl
+
+
+def mixup_batch(
+    images: torch.Tensor, targets: torch.Tensor, alpha: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+    """mixup (Zhang et al. 2018) as MiSLAS's ``mixup_data``: one λ ~ Beta(α, α) per batch (numpy's global RNG,
+    λ = 1 when α ≤ 0), a random in-batch permutation; returns (mixed images, y_a, y_b, λ)."""
+    lam = float(np.random.beta(alpha, alpha)) if alpha > 0 else 1.0
+    index = torch.randperm(images.shape[0], device=images.device)
+    return lam * images + (1 - lam) * images[index], targets, targets[index], lam
+
+
+def mixup_loss(logits: torch.Tensor, y_a: torch.Tensor, y_b: torch.Tensor, lam: float, criterion=None):
+    """λ·criterion(z, y_a) + (1 − λ)·criterion(z, y_b) (``criterion`` defaults to cross-entropy)."""
+    criterion = criterion or F.cross_entropy
+    return lam * criterion(logits, y_a) + (1 - lam) * criterion(logits, y_b)
+
+
+def straight_through_gumbel(
+    log_weights: torch.Tensor, gumbels: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hard Gumbel-softmax with explicit noise (τ = 1), as ``F.gumbel_softmax(hard=True)``.
+
+    ``log_weights`` (..., N) are unnormalised log-probabilities, ``gumbels`` the Gumbel(0, 1) noise of the same
+    shape. Returns the drawn index (argmax of log w + g) and the straight-through sample: one-hot in value,
+    with the gradient of the soft sample softmax(log w + g).
+    """
+    soft = torch.softmax(log_weights + gumbels, dim=-1)
+    index = soft.argmax(dim=-1)
+    hard = F.one_hot(index, soft.shape[-1]).to(soft.dtype)
+    return index, hard - soft.detach() + soft
+
+
+def sample_weighted_loss(per_sample: torch.Tensor, st_sample: torch.Tensor) -> torch.Tensor:
+    """BALMS's meta-sampler loss: mean_b Σ_i ℓ_b · onehot_bi · st_bi — equal in value to mean(ℓ), with
+    gradients to the sampler's parameters through the straight-through sample ``st`` (B, N)."""
+    x = per_sample.unsqueeze(-1) * st_sample.detach() * st_sample
+    return x.sum(-1).mean()

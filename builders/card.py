@@ -1,10 +1,24 @@
-"""The dataset card (README.md): Hub YAML metadata that ``datasets.load_dataset`` reads, then prose."""
+"""The dataset card (README.md): Hub YAML metadata that ``datasets.load_dataset`` reads, then prose.
+
+The YAML holds the source licence, task and size categories, one ``default`` config whose ``data_files`` map
+each split to its shards, and ``dataset_info`` (Image + ClassLabel features, split sizes). The prose gives the
+source and its citation, the profile formula with n_max and IR, the head/medium/tail rule and its classes, a
+per-class count table and how to load and verify the split. Everything comes from the manifest, so the card is
+as deterministic as the manifest.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import yaml
+
+LDAM_BIBTEX = """@inproceedings{cao2019ldam,
+  title     = {Learning Imbalanced Datasets with Label-Distribution-Aware Margin Loss},
+  author    = {Cao, Kaidi and Wei, Colin and Gaidon, Adrien and Arechiga, Nikos and Ma, Tengyu},
+  booktitle = {Advances in Neural Information Processing Systems},
+  year      = {2019}
+}"""
 
 
 def _size_category(n: int) -> str:
@@ -19,17 +33,29 @@ def _size_category(n: int) -> str:
     return "1M<n<10M"
 
 
-def render_card(manifest: dict[str, Any], spec_info: dict[str, Any]) -> str:
-    """Card text from the manifest (counts, files) and the source's description."""
+def _ranges(ids: list[int]) -> str:
+    """``[0, 1, 2, 5]`` → ``"0–2, 5"``."""
+    runs: list[list[int]] = []
+    for i in sorted(ids):
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in runs) or "none"
+
+
+def card_metadata(manifest: dict[str, Any], spec_info: dict[str, Any]) -> dict[str, Any]:
+    """The YAML front matter as a dict."""
     names = manifest["class_names"]
     splits = manifest["splits"]
     total = sum(s["num_rows"] for s in splits.values())
-    meta = {
-        "license": spec_info["license"],
-        "task_categories": ["image-classification"],
-        "size_categories": [_size_category(total)],
+    return {
+        "license": spec_info.get("license") or "unknown",
         "pretty_name": manifest["name"],
-        "tags": ["long-tailed", "ltbench"],
+        "task_categories": ["image-classification"],
+        "task_ids": ["multi-class-image-classification"],
+        "size_categories": [_size_category(total)],
+        "tags": ["long-tailed", "imbalanced", "ltbench"],
         "configs": [
             {
                 "config_name": "default",
@@ -47,62 +73,104 @@ def render_card(manifest: dict[str, Any], spec_info: dict[str, Any]) -> str:
             "splits": [{"name": s, "num_examples": v["num_rows"]} for s, v in splits.items()],
         },
     }
-    front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=1000)
+
+
+def render_card(manifest: dict[str, Any], spec_info: dict[str, Any], repo_id: str | None = None) -> str:
+    """Card text from the manifest (counts, files) and the source's description."""
+    names = manifest["class_names"]
+    splits = manifest["splits"]
+    front = yaml.safe_dump(
+        card_metadata(manifest, spec_info), sort_keys=False, allow_unicode=True, width=1000
+    )
     lt = manifest.get("profile")
     lines = [f"---\n{front}---", "", f"# {manifest['name']}", ""]
     lines.append(
-        f"Long-tailed split of **{spec_info['title']}** built by "
-        f"[ltbench](https://github.com/) {manifest['ltbench_version']} (seed {manifest['seed']})."
+        f"Long-tailed split of **{spec_info['title']}** built by ltbench {manifest['ltbench_version']} "
+        f"(seed {manifest['seed']}): {len(names)} classes, "
+        + ", ".join(f"{s} {v['num_rows']:,} images" for s, v in splits.items())
+        + "."
     )
+    lines += ["", "| split | images | files |", "|---|---|---|"]
+    for s, v in splits.items():
+        lines.append(f"| {s} | {v['num_rows']:,} | {len(v['files'])} Parquet shard(s) |")
+
+    lines += ["", "## Source", ""]
     if spec_info.get("citation"):
-        lines += ["", f"Source: {spec_info['citation']}"]
+        lines.append(f"{spec_info['citation']}.")
     if spec_info.get("homepage"):
-        lines += ["", f"Homepage: {spec_info['homepage']}"]
+        lines += ["", f"Homepage: <{spec_info['homepage']}>"]
+    lines += ["", f"Licence of the source images: `{spec_info.get('license') or 'unknown'}`."]
     if not spec_info.get("redistributable", True):
         lines += ["", "**Licence restriction:** the source images may not be republished; build it locally."]
     if spec_info.get("pool_definition"):
-        lines += ["", f"Pool: {spec_info['pool_definition']}"]
+        lines += ["", f"Pool the long-tailed split is drawn from: {spec_info['pool_definition']}."]
+    if manifest.get("checksums_verified") is False:
+        lines += [
+            "",
+            "Built from source files whose checksums were **not** verified (`--no-verify-checksums`).",
+        ]
     if lt:
         lines += [
             "",
             "## Long-tail profile",
             "",
-            f"`{lt['formula']}` with IR = {lt['ir']:g}, n_max = {lt['n_max']:g} (rule `{lt['n_max_rule']}`),",
-            "selection as LDAM-DRW: numpy legacy RNG seeded once, per class in label order a shuffle of that",
-            "class's pool indices, first n_c kept.",
+            f"`{lt['formula']}`",
+            "",
+            f"with IR = {lt['ir']:g} and n_max = {lt['n_max']:g} (rule `{lt['n_max_rule']}`, pool of "
+            f"{lt['pool_size']:,} images). Selection as LDAM-DRW's `IMBALANCECIFAR10.gen_imbalanced_data`: "
+            f"the numpy legacy RNG is seeded once with {manifest['seed']}, then for each class in label order "
+            "its pool indices are shuffled and the first n_c kept. `manifest.json` lists the chosen source "
+            "indices (`splits.train.source_keys`).",
         ]
+    notes = manifest.get("notes") or {}
+    if notes:
+        lines += ["", "## Source notes and deviations", ""]
+        lines += [f"- **{k}**: {v}" for k, v in notes.items()]
     exp = manifest.get("expected")
     if exp:
         got = {s: splits[s]["num_rows"] for s in exp if s in splits}
-        lines += ["", f"Paper (Table 6) counts: {exp}; built: {got}."]
+        same = "equal" if got == exp else "**differ from**"
+        lines += ["", f"Built counts {got} {same} the paper's (CANDLE, Table 6) {exp}."]
     groups = manifest["groups"]
+    train = splits["train"]["class_counts"]
     lines += [
         "",
         "## Head / medium / tail",
         "",
-        f"Rule `{groups['rule']}`: {groups['description']}",
+        f"Rule `{groups['rule']}`: {groups['description']}.",
         "",
-        "| group | classes |",
-        "|---|---|",
+        "| group | classes | train images | class ids |",
+        "|---|---|---|---|",
     ]
     for g in ("head", "medium", "tail"):
-        lines.append(f"| {g} | {len(groups['classes'][g])} |")
+        ids = groups["classes"][g]
+        lines.append(f"| {g} | {len(ids)} | {sum(train[i] for i in ids):,} | {_ranges(ids)} |")
     lines += ["", "## Per-class counts", "", "| label | name | " + " | ".join(splits) + " |"]
     lines.append("|---|---|" + "---|" * len(splits))
     for i, n in enumerate(names):
         lines.append(f"| {i} | {n} | " + " | ".join(str(splits[s]["class_counts"][i]) for s in splits) + " |")
+    where = repo_id or f"ORG/{manifest['name']}"
     lines += [
         "",
         "## Load",
         "",
         "```python",
         "import datasets",
-        f'ds = datasets.load_dataset("path/or/ORG/{manifest["name"]}")',
-        "# or: import ltbench; ds = ltbench.load_split(...)",
+        f'ds = datasets.load_dataset("{where}")  # or the path of a local copy of this folder',
+        'train, test = ds["train"], ds["test"]  # image: PIL image, label: ClassLabel',
+        "",
+        "import ltbench",
+        f'ds = ltbench.load_split("{where}")  # same object; also accepts a local build',
         "```",
         "",
-        "`manifest.json` lists the source indices of every split and the sha256 of every file;",
-        "`ltbench verify DIR` checks a copy against it.",
+        "`manifest.json` holds the source indices of every split, the per-class counts and the sha256 of",
+        "every file; `ltbench verify DIR` checks a copy against it and prints OK or what differs.",
         "",
+        "## Citation",
+        "",
+        "```bibtex",
     ]
+    if spec_info.get("bibtex"):
+        lines += [spec_info["bibtex"].strip(), ""]
+    lines += [LDAM_BIBTEX, "```", ""]
     return "\n".join(lines)

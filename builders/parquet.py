@@ -1,7 +1,9 @@
 """Streaming Parquet writer in the Hugging Face ``datasets`` layout (Image + ClassLabel features).
 
-Rows are written in small row groups and the shard is closed once it passes ``max_shard_bytes``, so memory
-stays bounded whatever the number of images. Shards are named ``<split>-0000k-of-0000N.parquet`` as
+Rows are read in batches of ``ROWS_PER_GROUP``, each batch is written as one row group and dropped, and a
+shard is closed once it passes ``max_shard_bytes``: memory holds one batch, whatever the number of images.
+Pools whose reader is thread-safe (``Pool.thread_safe``) are read by a thread pool, results kept in index order
+(PNG encoding and file reads release the GIL). Shards are named ``<split>-0000k-of-0000N.parquet`` as
 ``push_to_hub`` names them. Output depends only on the inputs: the same pool and indices give the same bytes.
 """
 
@@ -10,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from ltbench.builders.spec import Pool
 
-from ltbench.progress import track
+from ltbench.progress import make_progress
 
 ROWS_PER_GROUP = 256
 MAX_SHARD_BYTES = 256 * 1024 * 1024
@@ -37,6 +41,12 @@ def hf_schema(class_names: Sequence[str]) -> pa.Schema:
     return schema.with_metadata({"huggingface": json.dumps({"info": {"features": features}})})
 
 
+def default_workers() -> int:
+    """Reader threads: ``LTBENCH_BUILD_WORKERS`` or min(8, CPU count); 1 reads in the calling thread."""
+    env = os.environ.get("LTBENCH_BUILD_WORKERS")
+    return max(1, int(env)) if env else min(8, os.cpu_count() or 1)
+
+
 def write_split(
     out_dir: Path,
     split: str,
@@ -44,52 +54,50 @@ def write_split(
     indices: np.ndarray,
     class_names: Sequence[str],
     max_shard_bytes: int = MAX_SHARD_BYTES,
+    workers: int | None = None,
 ) -> list[str]:
     """Write ``pool[indices]`` as Parquet shards under ``out_dir``; return the shard file names in order."""
+    out_dir = Path(out_dir)
     schema = hf_schema(class_names)
+    image_type = schema.field("image").type
+    workers = default_workers() if workers is None else max(1, workers)
+    parallel = workers > 1 and getattr(pool, "thread_safe", False)
     parts: list[Path] = []
-    writer: pq.ParquetWriter | None = None
-    shard_bytes = 0
-    images: list[bytes] = []
-    paths: list[str | None] = []
-    labels: list[int] = []
-
-    def flush() -> None:
-        nonlocal shard_bytes
-        if not labels:
-            return
-        table = pa.table(
-            {
-                "image": pa.array(
-                    [{"bytes": b, "path": p} for b, p in zip(images, paths, strict=True)],
-                    type=schema.field(0).type,
-                ),
-                "label": pa.array(labels, type=pa.int64()),
-            },
-            schema=schema,
-        )
-        writer.write_table(table)
-        shard_bytes += sum(len(b) for b in images)
-        images.clear(), paths.clear(), labels.clear()
 
     def open_shard() -> pq.ParquetWriter:
         path = out_dir / f".{split}-{len(parts):05d}.parquet"
         parts.append(path)
         return pq.ParquetWriter(path, schema, compression="none", write_statistics=False)
 
+    indices = np.asarray(indices, dtype=np.int64)
+    executor = ThreadPoolExecutor(workers, thread_name_prefix="ltbench-read") if parallel else nullcontext()
     writer = open_shard()
-    for i in track(indices, total=len(indices), description=f"writing {split}"):
-        i = int(i)
-        images.append(pool.read(i))
-        paths.append(pool.paths[i] if pool.paths is not None else None)
-        labels.append(int(pool.labels[i]))
-        if len(labels) >= ROWS_PER_GROUP:
-            flush()
-            if shard_bytes >= max_shard_bytes:
-                writer.close()
-                writer, shard_bytes = open_shard(), 0
-    flush()
-    writer.close()
+    shard_bytes = 0
+    try:
+        with executor as ex, make_progress() as prog:
+            task = prog.add_task(f"writing {split}", total=len(indices), info="")
+            for start in range(0, len(indices), ROWS_PER_GROUP):
+                batch = [int(i) for i in indices[start : start + ROWS_PER_GROUP]]
+                images = list(ex.map(pool.read, batch)) if parallel else [pool.read(i) for i in batch]
+                paths = [pool.paths[i] for i in batch] if pool.paths is not None else [None] * len(batch)
+                table = pa.table(
+                    {
+                        "image": pa.array(
+                            [{"bytes": b, "path": p} for b, p in zip(images, paths, strict=True)],
+                            type=image_type,
+                        ),
+                        "label": pa.array([int(pool.labels[i]) for i in batch], type=pa.int64()),
+                    },
+                    schema=schema,
+                )
+                if shard_bytes >= max_shard_bytes:
+                    writer.close()
+                    writer, shard_bytes = open_shard(), 0
+                writer.write_table(table)
+                shard_bytes += sum(len(b) for b in images)
+                prog.advance(task, len(batch))
+    finally:
+        writer.close()
 
     names = []
     for k, tmp in enumerate(parts):

@@ -8,6 +8,8 @@ then for each class in label order ``np.random.shuffle(np.where(labels == c)[0])
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ltbench.errors import LTBenchError
@@ -22,6 +24,22 @@ def lt_counts(n_max: float, num_classes: int, ir: float) -> list[int]:
         return [int(n_max)]
     imb_factor = 1.0 / ir
     return [int(n_max * imb_factor ** (c / (num_classes - 1.0))) for c in range(num_classes)]
+
+
+def order_counts(counts: list[int], pool_counts: np.ndarray, order: str = "label") -> list[int]:
+    """Give the profile's c-th count to the c-th class of ``order``: ``label`` (class-label order, the default)
+    or ``count`` (pool count descending, ties by label — needed where a small class precedes a larger one, e.g.
+    Stanford Cars at n_max = 49). Returns counts indexed by class label."""
+    if order == "label":
+        return list(counts)
+    if order != "count":
+        raise ValueError(f"unknown class order {order!r}")
+    pool_counts = np.asarray(pool_counts)
+    ranked = sorted(range(len(counts)), key=lambda c: (-int(pool_counts[c]), c))
+    out = [0] * len(counts)
+    for rank, c in enumerate(ranked):
+        out[c] = counts[rank]
+    return out
 
 
 def resolve_n_max(rule: str | float, pool_counts: np.ndarray) -> float:
@@ -41,6 +59,8 @@ def resolve_n_max(rule: str | float, pool_counts: np.ndarray) -> float:
 
 def check_ir(ir: float, allow_any: bool = False) -> float:
     """Validate an imbalance ratio given on the command line."""
+    if not math.isfinite(ir):
+        raise LTBenchError(f"imbalance ratio {ir} is not a finite number", "use --ir 10 or --ir 100")
     if ir in STANDARD_IRS:
         return ir
     if allow_any and ir >= 1:
@@ -56,17 +76,21 @@ def check_ir(ir: float, allow_any: bool = False) -> float:
 def ldam_select(labels: np.ndarray, counts: list[int], seed: int) -> np.ndarray:
     """Indices into ``labels`` kept by LDAM-DRW's procedure, in its order (class by class, shuffled within)."""
     labels = np.asarray(labels)
-    np.random.seed(seed)
-    chosen = []
-    for c, n in enumerate(counts):
-        idx = np.where(labels == c)[0]
-        if len(idx) < n:
-            raise LTBenchError(
-                f"class {c} has {len(idx)} pool images but the profile asks for {n}",
-                "check the source files are complete, or lower n_max",
-            )
-        np.random.shuffle(idx)
-        chosen.append(idx[:n])
+    saved = np.random.get_state()  # LDAM seeds the global legacy RNG; restore it afterwards for the caller
+    try:
+        np.random.seed(seed)
+        chosen = []
+        for c, n in enumerate(counts):
+            idx = np.where(labels == c)[0]
+            if len(idx) < n:
+                raise LTBenchError(
+                    f"class {c} has {len(idx)} pool images but the profile asks for {n}",
+                    "check the source files are complete, or lower n_max",
+                )
+            np.random.shuffle(idx)
+            chosen.append(idx[:n])
+    finally:
+        np.random.set_state(saved)
     return np.concatenate(chosen).astype(np.int64) if chosen else np.zeros(0, np.int64)
 
 

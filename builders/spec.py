@@ -23,6 +23,7 @@ class Pool:
     keys: Sequence[str]
     read: Callable[[int], bytes]
     paths: Sequence[str | None] | None = None
+    thread_safe: bool = False  # ``read`` may run in threads at once: the writer then reads in parallel
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -67,6 +68,7 @@ class SourceSpec:
     irs: tuple[float, ...] = (10, 100)
     paper_ir: float | None = None
     n_max_rule: str | float = "max"
+    class_order: str = "label"  # which class gets the profile's c-th count: "label" or "count" (profile.py)
     expected: dict[float, dict[str, int]] = field(default_factory=dict)
     license: str = "unknown"
     citation: str = ""
@@ -74,6 +76,7 @@ class SourceSpec:
     layout: str = ""
     pool_definition: str = ""
     redistributable: bool = True
+    bibtex: str = ""  # BibTeX of the source, shown in the dataset card
 
     def split_name(self, ir: float | None) -> str:
         from ltbench.builders.profile import ir_tag

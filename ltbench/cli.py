@@ -51,7 +51,10 @@ def datasets(data_root: Path, details: str | None) -> None:
 @cli.command()
 @click.argument("source")
 @click.option(
-    "--ir", type=float, default=None, help="Imbalance ratio: 10 or 100 (sets that are LT already take none)."
+    "--ir",
+    default=None,
+    metavar="IR",
+    help="Imbalance ratio: 10 or 100 (sets that are LT already take none).",
 )
 @click.option("--out", type=click.Path(path_type=Path), default=Path("data"), show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -69,18 +72,69 @@ def datasets(data_root: Path, details: str | None) -> None:
     help="Build from files whose checksums differ from the official ones.",
 )
 @click.option("--allow-any-ir", is_flag=True, help="Accept any --ir >= 1, not only 10 and 100.")
-def build(source, ir, out, seed, force, source_dir, download, no_verify_checksums, allow_any_ir) -> None:
+@click.option(
+    "--push-to-hub", "repo_id", metavar="ORG/NAME", default=None, help="Upload the build to the Hub."
+)
+@click.option("--private", is_flag=True, help="With --push-to-hub: create the repo as private.")
+@click.option(
+    "--i-have-the-rights", is_flag=True, help="With --push-to-hub: publish a non-redistributable source."
+)
+def build(
+    source,
+    ir,
+    out,
+    seed,
+    force,
+    source_dir,
+    download,
+    no_verify_checksums,
+    allow_any_ir,
+    repo_id,
+    private,
+    i_have_the_rights,
+) -> None:
     """Build the LT split of SOURCE into OUT/<source>-lt<ir>/ (Parquet + card + manifest)."""
     from ltbench.builders.build import build as do_build
     from ltbench.progress import console
     from ltbench.registry import DATASETS
 
     spec = DATASETS.get(source)
-    if ir is not None and float(ir).is_integer():
-        ir = int(ir)
-    path = do_build(spec, ir, out, seed, source_dir, download, not no_verify_checksums, force, allow_any_ir)
+    ir = _parse_ir(ir)
+    if repo_id is not None:
+        from ltbench.builders.hub import check_repo_id, check_rights
+
+        check_repo_id(repo_id)
+        check_rights(spec.name, spec.title, spec.redistributable, spec.license, i_have_the_rights)
+    path = do_build(
+        spec,
+        ir,
+        out,
+        seed,
+        source_dir,
+        download,
+        not no_verify_checksums,
+        force,
+        allow_any_ir,
+        repo_id=repo_id,
+    )
     console.print(f"built [bold]{path}[/]")
     click.echo(str(path))
+    if repo_id is not None:
+        from ltbench.builders.hub import publish
+
+        url = publish(path, repo_id, private=private, i_have_the_rights=i_have_the_rights)
+        console.print(f"published to {url}")
+
+
+def _parse_ir(text: str | None) -> float | int | None:
+    """``--ir`` as a number (an int when whole); a non-number is a one-line error."""
+    if text is None:
+        return None
+    try:
+        ir = float(text)
+    except ValueError:
+        raise LTBenchError(f"--ir {text!r} is not a number", "use --ir 10 or --ir 100") from None
+    return int(ir) if ir.is_integer() else ir
 
 
 @cli.command()
@@ -117,6 +171,13 @@ def backbones() -> None:
 @click.option("--batch-size", type=int, default=None, help="Shortcut for --set batch_size=N.")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N]")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint.")
+@click.option(
+    "--packed",
+    type=click.Choice(["auto", "on", "off"]),
+    default="auto",
+    show_default=True,
+    help="Evaluate binary backbones on the packed XNOR kernels (auto: where a kernel exists).",
+)
 @DATA
 @RESULTS
 def run(
@@ -131,6 +192,7 @@ def run(
     batch_size,
     device,
     resume,
+    packed,
     data_root,
     results,
 ) -> None:
@@ -155,7 +217,17 @@ def run(
     for name in names:
         for seed in seeds or (0,):
             path = run_one(
-                method, name, backbone, seed, overrides, config_file, data_root, results, device, resume
+                method,
+                name,
+                backbone,
+                seed,
+                overrides,
+                config_file,
+                data_root,
+                results,
+                device,
+                resume,
+                packed,
             )
             print_result(path)
             console.print(f"wrote [bold]{path}[/]")
@@ -164,11 +236,29 @@ def run(
 @cli.command()
 @RESULTS
 @click.option("--out", type=click.Path(path_type=Path), default=Path("leaderboards"), show_default=True)
-def leaderboard(results: Path, out: Path) -> None:
-    """Regenerate the leaderboard markdown from result files."""
+@click.option(
+    "--format",
+    "formats",
+    type=click.Choice(["md", "csv", "json", "latex", "html"]),
+    multiple=True,
+    help="Output format (repeatable) [default: md].",
+)
+@click.option("--readme", is_flag=True, help="Also regenerate the README's section between the markers.")
+@click.option("--readme-file", type=click.Path(path_type=Path), default=Path("README.md"), show_default=True)
+@click.option(
+    "--reported",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Reported-figures CSV [default: the checkout's leaderboards/reported.csv].",
+)
+@click.option("--no-reported", is_flag=True, help="Show reproduced figures only.")
+def leaderboard(results, out, formats, readme, readme_file, reported, no_reported) -> None:
+    """Regenerate the leaderboards (reproduced beside reported) from result files, deterministically."""
     from ltbench.leaderboard import write_leaderboards
 
-    for path in write_leaderboards(results, out):
+    rep = False if no_reported else (reported or True)
+    paths = write_leaderboards(results, out, formats or ("md",), rep, readme_file if readme else None)
+    for path in paths:
         click.echo(str(path))
 
 
@@ -178,11 +268,14 @@ def leaderboard(results: Path, out: Path) -> None:
 @click.option("--out", type=click.Path(path_type=Path), default=Path("leaderboards"), show_default=True)
 @click.option("--seeds", type=int, default=1, show_default=True, help="Seeds per method.")
 @click.option("--ir", type=int, default=10, show_default=True)
-def demo(data_root: Path, results: Path, out: Path, seeds: int, ir: int) -> None:
-    """Build digits-LT, train the methods, print the table, write the leaderboard."""
+@click.option("--method", "methods_", multiple=True, help="Only these methods (repeatable) [default: all].")
+@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N]")
+@click.option("--backbone", default="reactnet-a-tiny", show_default=True, help="Backbone of every run.")
+def demo(data_root, results, out, seeds, ir, methods_, device, backbone) -> None:
+    """Build digits-LT, train every registered method, print the table, write leaderboards and plots."""
     from ltbench.demo import run_demo
 
-    run_demo(data_root, results, out, seeds, ir)
+    run_demo(data_root, results, out, seeds, ir, methods_, device=device, backbone=backbone)
 
 
 def _add_plugin_commands() -> None:

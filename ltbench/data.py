@@ -37,25 +37,39 @@ def load_split(
 ):
     """A built split as a ``datasets.DatasetDict`` (or one ``Dataset`` when ``split`` is given).
 
-    Accepts a split directory, a split name under ``data_root``, or a Hugging Face Hub repo id
-    (``ORG/NAME``), which ``datasets`` downloads and caches.
+    Accepts a split directory, a split name under ``data_root``, or a Hugging Face Hub repo id (``ORG/NAME``,
+    optional ``revision=``), whose files are fetched into the Hub cache first (so ``manifest.json`` is local
+    too and ``ltbench verify`` can check the copy). Other keyword arguments go to ``datasets.load_dataset``.
     """
     import datasets
 
-    path = Path(name_or_path_or_repo_id)
-    if (
-        not (path / "README.md").exists()
-        and (Path(data_root) / name_or_path_or_repo_id / "README.md").exists()
-    ):
-        path = Path(data_root) / name_or_path_or_repo_id
-    target = str(path) if (path / "README.md").exists() else name_or_path_or_repo_id
-    try:
-        return datasets.load_dataset(target, split=split, **kw)
-    except FileNotFoundError as e:
-        raise LTBenchError(
-            f"no built split or Hub dataset named {name_or_path_or_repo_id!r}",
-            "give a split directory, a name under --data, or ORG/NAME on the Hub",
-        ) from e
+    from ltbench.builders.hub import download_split, is_repo_id
+
+    name = str(name_or_path_or_repo_id)
+    revision = kw.pop("revision", None)
+    path = Path(name).expanduser()
+    if not (path / "README.md").exists():
+        path = Path(data_root) / name
+    if not (path / "README.md").exists():
+        if not is_repo_id(name):
+            raise LTBenchError(
+                f"no built split or Hub dataset named {name!r}",
+                f"give a split directory, a split name under {data_root}, or ORG/NAME on the Hub",
+            )
+        path = download_split(name, revision=revision)
+    if split is not None:
+        splits = _card_splits(path)
+        if splits and split not in splits:
+            raise LTBenchError(f"{name} has no split {split!r}", f"available: {', '.join(splits)}")
+    return datasets.load_dataset(str(path), split=split, **kw)
+
+
+def _card_splits(path: Path) -> list[str]:
+    """Split names of a built split (from its manifest; empty when there is none)."""
+    import json
+
+    manifest = path / "manifest.json"
+    return list(json.loads(manifest.read_text(encoding="utf-8"))["splits"]) if manifest.exists() else []
 
 
 def decode(image_bytes: bytes, mode: str | None = None):

@@ -1,33 +1,120 @@
-"""``ltbench demo``: build digits-LT, train every demo method, print the table, write the leaderboard."""
+"""``ltbench demo``: build digits-LT, train every registered method (and its declared variants) on it, then
+regenerate the leaderboards and plots and say where they are.
+
+The plan comes from the METHODS registry, so it grows as methods land. Registry meta read here:
+``demo=False`` leaves a method out; ``variants=(...)`` lists the values of its config's ``variant`` field
+to run as extra rows (the field's default is the method's main row, e.g. ``candle``; the others are filed as
+``candle[cd]``...). The backbone is ``reactnet-a-tiny`` (binary, as the paper's setting) unless told otherwise;
+each method's own ``binary/digits`` / ``official/digits`` recipe sets its epochs.
+"""
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import time
+import traceback
+from collections.abc import Sequence
 from pathlib import Path
 
-from ltbench.builders.build import build
-from ltbench.leaderboard import write_leaderboards
-from ltbench.progress import console
+from ltbench.errors import LTBenchError
+from ltbench.progress import console, make_progress
 from ltbench.registry import DATASETS, METHODS
-from ltbench.run import run_one
-from ltbench.tables import out, results_table
 
-DEMO_METHODS = ("ce",)
+DEMO_BACKBONE = "reactnet-a-tiny"  # binary, 8x8 input natively (DESIGN: demo and end-to-end runs use it)
 
 
-def run_demo(data_root: Path, results: Path, lb_out: Path, seeds: int = 1, ir: int = 10) -> None:
+@dataclasses.dataclass(frozen=True)
+class DemoRun:
+    method: str
+    variant: str | None
+    seed: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.method}[{self.variant}]" if self.variant else self.method
+
+    @property
+    def sets(self) -> dict[str, str] | None:
+        return {"variant": self.variant} if self.variant else None
+
+
+def demo_plan(seeds: int = 1, only: Sequence[str] = ()) -> list[DemoRun]:
+    """Every (method, variant, seed) the demo runs: registered methods without ``demo=False``, by name."""
+    names = list(only) or [e.name for e in METHODS.entries() if e.meta.get("demo", True) is not False]
+    plan = []
+    for name in names:
+        entry = METHODS.entry(name)
+        fields = {f.name: f for f in dataclasses.fields(entry.obj.Config)}
+        default = fields["variant"].default if "variant" in fields else None
+        variants = [None] + [v for v in entry.meta.get("variants", ()) if v != default]
+        plan += [DemoRun(name, v, s) for v in variants for s in range(seeds)]
+    return plan
+
+
+def run_demo(
+    data_root: Path,
+    results: Path,
+    lb_out: Path,
+    seeds: int = 1,
+    ir: int = 10,
+    only: Sequence[str] = (),
+    bench_dir: Path | None = Path("benchmarks/results"),
+    device: str = "auto",
+    backbone: str | None = DEMO_BACKBONE,
+) -> list[Path]:
+    """Run the plan, then write plots and leaderboards (md + html) under ``lb_out``; return the leaderboard
+    files. Runs that fail are reported (tracebacks in ``<results>/demo-failures.log``) and the demo raises
+    after the leaderboard is written, so the others still count."""
+    from ltbench.builders.build import build
+    from ltbench.leaderboard import build_board, dataset_table, write_leaderboards
+    from ltbench.plots import make_plots
+    from ltbench.results import read_results
+    from ltbench.run import run_one
+    from ltbench.tables import out, rich_table
+
+    if seeds < 1:
+        raise LTBenchError(f"--seeds {seeds}", "give at least 1 seed")
     t0 = time.perf_counter()
     spec = DATASETS.get("digits")
     split = Path(data_root) / spec.split_name(ir)
     if not (split / "manifest.json").exists():
         build(spec, ir, data_root)
         console.print(f"built [bold]{split}[/]")
-    rs = []
-    for method in [m for m in DEMO_METHODS if m in METHODS]:
-        for seed in range(seeds):
-            path = run_one(method, split.name, seed=seed, data_root=data_root, results=results)
-            rs.append(json.loads(path.read_text()))
-    out.print(results_table(rs, f"digits-LT (IR {ir}) — accuracy %"))
-    paths = write_leaderboards(results, lb_out)
-    console.print(f"leaderboard: {paths[-1]}  ({time.perf_counter() - t0:.0f} s)")
+    plan = demo_plan(seeds, only)
+    failures: list[tuple[DemoRun, str]] = []
+    timings: dict[str, float] = {}
+    with make_progress() as prog:
+        bar = prog.add_task(f"demo on {split.name}", total=len(plan), info="")
+        for run in plan:
+            prog.update(bar, info=f"{run.label} seed {run.seed}")
+            t = time.perf_counter()
+            try:
+                run_one(
+                    run.method, split.name, backbone, run.seed, run.sets, data_root=data_root,
+                    results=results, device=device,
+                )  # fmt: skip
+            except Exception as e:  # a broken method must not hide the others' results
+                failures.append((run, traceback.format_exc()))
+                console.print(f"[red]failed[/] {run.label} seed {run.seed}: {type(e).__name__}: {e}")
+            timings[run.label] = timings.get(run.label, 0.0) + time.perf_counter() - t
+            prog.advance(bar)
+    rs = [r for r in read_results(results) if r["dataset"] == split.name]
+    if rs:
+        board = build_board(rs, [])
+        out.print(rich_table(dataset_table(board, split.name)))
+    console.print("time per row (s): " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(timings.items())))
+    plots, skipped = make_plots(results, lb_out, bench_dir)
+    for reason in skipped:
+        console.print(f"[yellow]plot skipped[/] {reason}")
+    paths = write_leaderboards(results, lb_out, ("md", "html"))
+    console.print(f"plots: {len(plots)} files under [bold]{Path(lb_out) / 'plots'}[/]")
+    console.print(f"leaderboard: [bold]{paths[-1]}[/] (and {Path(lb_out) / 'index.html'})")
+    console.print(f"demo: {len(plan) - len(failures)}/{len(plan)} runs in {time.perf_counter() - t0:.0f} s")
+    if failures:
+        log = Path(results) / "demo-failures.log"
+        log.write_text("\n".join(f"== {r.label} seed {r.seed}\n{tb}" for r, tb in failures), encoding="utf-8")
+        raise LTBenchError(
+            f"{len(failures)} demo run(s) failed: {', '.join(sorted({r.label for r, _ in failures}))}",
+            f"tracebacks in {log}",
+        )
+    return paths

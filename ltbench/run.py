@@ -64,8 +64,12 @@ def run_one(
     device: str = "auto",
     resume: bool = False,
     keep_checkpoints: bool = False,
+    packed: str = "auto",
 ) -> Path:
-    """Train and evaluate ``method`` on built split ``dataset``; return the result file's path."""
+    """Train and evaluate ``method`` on built split ``dataset``; return the result file's path.
+
+    ``packed``: evaluate binary backbones on the XNOR kernels (``auto``: where a kernel exists; ``on``; ``off``);
+    the result's ``inference`` says which path produced the numbers."""
     method_cls = METHODS.get(method)
     info = open_split(dataset, data_root)
     backbone = backbone or default_backbone(info.family)
@@ -83,13 +87,16 @@ def run_one(
         info=info, backbone=backbone, device=resolve_device(device), seed=seed, run_dir=run_dir, resume=resume
     )
     seed_everything(seed)
-    from ltbench.evaluate import evaluate
+    from ltbench.evaluate import RESULT_METRICS, evaluate
 
     t0 = time.perf_counter()
     m = method_cls(cfg)
     model = m.fit(task)
     t1 = time.perf_counter()
-    metrics = evaluate(m, model, task)
+    from ltbench.binary.packed import prepare_eval
+
+    eval_model, inference = prepare_eval(m, model, task, packed)
+    metrics = evaluate(m, eval_model, task)
     t2 = time.perf_counter()
     config = to_dict(cfg)
     result = {
@@ -105,13 +112,14 @@ def run_one(
         "seed": seed,
         "config": config,
         "config_hash": config_hash(config),
-        "metrics": {k: metrics[k] for k in ("avg", "top1", "head", "medium", "tail", "ece")},
+        "metrics": {k: metrics[k] for k in RESULT_METRICS},
         "per_class_accuracy": metrics["per_class"],
         "train_counts": task.class_counts,
         "grouping": {"rule": info.grouping, "classes": metrics["groups"]},
         "timings": {"fit_s": round(t1 - t0, 3), "eval_s": round(t2 - t1, 3)},
         "environment": environment(str(task.device)),
         "records": task.records,
+        "inference": inference,
     }
     write_result(out, result)
     if not keep_checkpoints:

@@ -135,3 +135,13 @@ def results_table(results: list[dict], title: str) -> Table:
 def print_result(path: Path) -> None:
     r = json.loads(Path(path).read_text())
     out.print(results_table([r], f"{r['row']} on {r['dataset']}"))
+
+
+def rich_table(t) -> Table:
+    """A :class:`ltbench.leaderboard.Table` as a rich table (first two columns left-aligned)."""
+    rt = Table(title=t.title, caption="\n".join(t.notes[:1]) or None)
+    for i, col in enumerate(t.columns):
+        rt.add_column(col, justify="left" if i < 2 else "right", overflow="fold")
+    for row in t.rows:
+        rt.add_row(*row)
+    return rt

@@ -94,6 +94,7 @@ class Trainer:
         loader = self.loader(dataset, sampler)
         steps_per_epoch = len(loader)
         opt = make_optimizer(params, cfg)
+        self.optimizer = opt  # steps that need the optimizer's lr/state (BALMS's inner step) read it here
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(cfg, s, steps_per_epoch))
         start = 0
         if self.task.resume and self.ckpt.exists():

@@ -1,0 +1,420 @@
+"""Decoupling representation and classifier (Kang et al., ICLR 2020): ``tau_norm``, ``crt``, ``lws``.
+
+Follows facebookresearch/classifier-balancing (``run_networks.py``, ``tau_norm.py``,
+``models/{DotProductClassifier,TauNormClassifier}.py``, ``config/ImageNet_LT/{feat_uniform,cls_crt,cls_lws}.yaml``).
+
+- **Stage 1** (shared, also BALMS's and, with mixup, MiSLAS's): joint softmax CE, instance-balanced sampling.
+- **cRT**: the classifier is **re-initialised** (a fresh ``nn.Linear``, as ``load_model`` skips every
+  ``DotProductClassifier``), the backbone frozen, CE with class-aware sampling (4 per class, ⌊N/B⌋ steps an
+  epoch), 10 epochs, cosine to 0.
+- **LWS**: the stage-1 fc is **kept and frozen**; per-class scales s_c (init 1) learnt on s ⊙ (Wx + b) — the
+  bias is scaled too; 5 epochs, same sampler/optimiser; weight decay reaches s as in the official param group.
+- **τ-norm** (post hoc, no training): w̃_c = w_c / ‖w_c‖^τ, **bias dropped**, τ from linspace(0, 2, 21) chosen
+  by mean per-class accuracy on a validation split. Datasets without one (all built splits but ImageNet-LT /
+  Places-LT / iNat) hold out a seeded per-class fraction ``tau_holdout`` of the LT train (≥ 1 image per class,
+  ≥ 1 left to train) that stage 1 never sees. The chosen τ, the grid and its accuracies go to ``task.records``.
+
+Choices where the sources leave room:
+- BN policy of the frozen stages is the argument ``cls_bn``: ``train`` (default, the official behaviour — CB
+  calls ``.train()`` on every network, so BN running statistics are re-estimated on the class-balanced stream,
+  MiSLAS#2, maintainer) or ``eval`` (statistics frozen). Features are computed under ``no_grad``.
+- The official loops keep the epoch with the best *val* accuracy; splits without val use the last epoch.
+- The per-epoch cosine of the official code is the Trainer's per-step cosine; ``shuffle_batch`` inside a
+  class-aware batch is a permutation of a mean loss and of BN's batch statistics, so it is omitted.
+- Recipes. ``official`` = CB's ImageNet-LT ResNeXt-50 settings (stage 1: 90 ep, SGD m0.9, lr 0.2, wd 5e-4,
+  bs 512, cosine; stage 2: 10 ep cRT / 5 ep LWS, same optimiser). CB has no CIFAR config, so ``official/small``
+  takes the CIFAR CE recipe of LDAM-DRW for stage 1 (as ``ce``) and CB's stage-2 settings. ``binary`` = the
+  CANDLE protocol (App. D/G): Adam, no weight decay, cosine, lr 0.01, 400 stage-1 epochs, bs 256; stage 2 keeps
+  the method's epochs under Adam/lr 0.01/no weight decay (the paper gives no stage-2 setting).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+
+from ltbench.errors import LTBenchError
+from ltbench.method import Method, Task, TrainConfig
+from ltbench.registry import METHODS
+from ltbench.trainer import Trainer
+
+from .heads import ScaledLinear, TauNormLinear
+from .losses import mixup_batch, mixup_loss
+
+BN_POLICIES = ("train", "eval")
+TAU_GRID = (0.0, 2.0, 21)  # np.linspace(0, 2, 21), as tau_norm.py
+
+ADAM_BINARY = {"optimizer": "adam", "lr": 0.01, "weight_decay": 0.0, "schedule": "cosine"}
+BINARY_STAGE1 = {**ADAM_BINARY, "epochs": 400, "batch_size": 256, "warmup_epochs": 0, "milestones": ()}
+BINARY_CLS = {"cls_optimizer": "adam", "cls_lr": 0.01, "cls_weight_decay": 0.0, "cls_schedule": "cosine"}
+BINARY_CLS["cls_batch_size"] = 256
+CIFAR_CE_STAGE1 = {  # LDAM-DRW's CIFAR recipe, as baselines/ce.py
+    "epochs": 200,
+    "batch_size": 128,
+    "optimizer": "sgd",
+    "lr": 0.1,
+    "weight_decay": 2e-4,
+    "warmup_epochs": 5,
+    "schedule": "multistep",
+    "milestones": (160, 180),
+    "gamma": 0.01,
+}
+DIGITS_STAGE1 = {  # short digits runs (≤ 25 s on 2 cores), Adam as ce's digits recipe
+    "epochs": 30,
+    "batch_size": 64,
+    "optimizer": "adam",
+    "lr": 0.005,
+    "weight_decay": 0.0,
+    "schedule": "cosine",
+    "warmup_epochs": 0,
+    "milestones": (),
+}
+DIGITS_CLS = {
+    "cls_epochs": 10,
+    "cls_batch_size": 64,
+    "cls_optimizer": "adam",
+    "cls_lr": 0.005,
+    "cls_weight_decay": 0.0,
+    "cls_schedule": "cosine",
+}
+
+
+@dataclass
+class ClassifierStageConfig(TrainConfig):
+    """Stage 1 = the ``TrainConfig`` fields; the frozen-backbone classifier stage = the ``cls_*`` fields.
+
+    Defaults: classifier-balancing's ImageNet-LT settings (``feat_uniform.yaml``, ``cls_crt.yaml``).
+    """
+
+    epochs: int = 90
+    batch_size: int = 512
+    optimizer: str = "sgd"
+    lr: float = 0.2
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"
+    cls_epochs: int = 10
+    cls_batch_size: int = 512
+    cls_optimizer: str = "sgd"
+    cls_lr: float = 0.2
+    cls_weight_decay: float = 5e-4
+    cls_schedule: str = "cosine"
+    cls_sampler: str = "class_aware"
+    cls_augment: bool = True
+
+
+@dataclass
+class DecouplingConfig(ClassifierStageConfig):
+    cls_bn: str = "train"  # train: BN statistics re-estimated (official .train()) | eval: frozen
+
+
+@dataclass
+class LWSConfig(DecouplingConfig):
+    cls_epochs: int = 5  # cls_lws.yaml
+
+
+@dataclass
+class TauNormConfig(TrainConfig):
+    epochs: int = 90
+    batch_size: int = 512
+    optimizer: str = "sgd"
+    lr: float = 0.2
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"
+    tau_val_split: str = "val"  # split to choose τ on, when the dataset has it
+    tau_holdout: float = 0.2  # else: this fraction of each class of the LT train is held out (seeded)
+
+
+def classifier_stage_config(cfg: ClassifierStageConfig) -> TrainConfig:
+    """The ``TrainConfig`` of the classifier stage: the ``cls_*`` fields, no warm-up."""
+    return TrainConfig(
+        epochs=cfg.cls_epochs,
+        batch_size=cfg.cls_batch_size,
+        optimizer=cfg.cls_optimizer,
+        lr=cfg.cls_lr,
+        momentum=cfg.momentum,
+        nesterov=cfg.nesterov,
+        weight_decay=cfg.cls_weight_decay,
+        schedule=cfg.cls_schedule,
+        warmup_epochs=0.0,
+        milestones=(),
+        gamma=cfg.gamma,
+        sampler=cfg.cls_sampler,
+        augment=cfg.cls_augment,
+        amp=cfg.amp,
+        grad_clip=cfg.grad_clip,
+        log_every=cfg.log_every,
+    )
+
+
+def stage1_config(cfg: TrainConfig) -> TrainConfig:
+    """The stage-1 ``TrainConfig`` (the base fields of ``cfg``; the Trainer reads nothing else)."""
+    return TrainConfig(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(TrainConfig)})
+
+
+class LabelledSubset(torch.utils.data.Dataset):
+    """``dataset`` restricted to ``indices``, keeping the ``labels`` array the samplers read."""
+
+    def __init__(self, dataset, indices):
+        self.dataset = dataset
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.labels = np.asarray(dataset.labels)[self.indices]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int):
+        return self.dataset[int(self.indices[i])]
+
+
+def per_class_holdout(labels, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded per-class split of a train split into (train, held-out) indices, both sorted.
+
+    Class c with n_c images holds out k_c = clip(round(fraction·n_c), 1, n_c − 1) of them (none if n_c < 2),
+    drawn by ``np.random.RandomState(seed)`` permuting each class's indices in label order.
+    """
+    labels = np.asarray(labels)
+    rng = np.random.RandomState(seed)
+    train, held = [], []
+    for c in range(int(labels.max()) + 1):
+        idx = np.where(labels == c)[0]
+        k = 0 if len(idx) < 2 else int(min(max(round(fraction * len(idx)), 1), len(idx) - 1))
+        perm = rng.permutation(idx)
+        held.append(perm[:k])
+        train.append(perm[k:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(held))
+
+
+def train_stage1(
+    task: Task, cfg: TrainConfig, dataset=None, mixup_alpha: float = 0.0, stage: str = "stage1"
+) -> nn.Module:
+    """Stage 1 shared by the decoupled methods: joint CE (``mixup_alpha`` > 0: mixup CE, MiSLAS)."""
+    model = task.create_model()
+
+    def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if mixup_alpha > 0:
+            x, y_a, y_b, lam = mixup_batch(x, y, mixup_alpha)
+            return mixup_loss(model(x), y_a, y_b, lam)
+        return F.cross_entropy(model(x), y)
+
+    ds = dataset if dataset is not None else task.train_set(augment=cfg.augment)
+    Trainer(task, stage1_config(cfg), stage).fit({"model": model}, model.parameters(), step, ds)
+    return model
+
+
+def check_bn(bn: str) -> str:
+    if bn not in BN_POLICIES:
+        raise LTBenchError(f"unknown BN policy {bn!r}", f"choose one of {', '.join(BN_POLICIES)}")
+    return bn
+
+
+def freeze_all_but(model: nn.Module, params) -> list[nn.Parameter]:
+    """``requires_grad`` off for every parameter of ``model`` except ``params`` (returned as a list)."""
+    params = list(params)
+    keep = {id(p) for p in params}
+    for p in model.parameters():
+        p.requires_grad_(id(p) in keep)
+    return params
+
+
+def frozen_features(model: nn.Module, images: torch.Tensor, bn: str) -> torch.Tensor:
+    """Pooled features of the frozen backbone under ``no_grad``; ``bn='eval'`` keeps BN statistics fixed,
+    ``bn='train'`` normalises with batch statistics and updates the running ones (the official ``.train()``)."""
+    if bn == "eval":
+        model.eval()
+    else:
+        model.train()
+    model.classifier.train()
+    with torch.no_grad():
+        return model.forward_features(images)
+
+
+def train_classifier(
+    task: Task,
+    cfg: TrainConfig,
+    model: nn.Module,
+    params,
+    loss_fn,
+    bn: str,
+    stage: str,
+    extra_modules: dict[str, nn.Module] | None = None,
+) -> Trainer:
+    """A frozen-backbone classifier stage: ``loss_fn(model.classifier(features), labels)`` on ``params``."""
+    check_bn(bn)
+    params = freeze_all_but(model, params)
+
+    def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return loss_fn(model.classifier(frozen_features(model, x, bn)), y)
+
+    trainer = Trainer(task, cfg, stage)
+    trainer.fit(
+        {"model": model, **(extra_modules or {})}, params, step, task.train_set(augment=cfg.augment)
+    )
+    return trainer
+
+
+@torch.no_grad()
+def extract_features(model: nn.Module, dataset, device, batch_size: int = 256):
+    """(features, labels) of ``dataset`` with the model in eval mode."""
+    model.eval()
+    feats, labels = [], []
+    for x, y in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+        feats.append(model.forward_features(x.to(device)).float())
+        labels.append(y.to(device))
+    return torch.cat(feats), torch.cat(labels)
+
+
+def tau_grid() -> list[float]:
+    lo, hi, n = TAU_GRID
+    return [round(float(t), 10) for t in np.linspace(lo, hi, n)]
+
+
+def mean_class_accuracy(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> float:
+    """Mean over the classes present in ``labels`` of the per-class accuracy."""
+    pred = logits.argmax(1)
+    accs = [(pred[labels == c] == c).float().mean().item() for c in range(num_classes) if (labels == c).any()]
+    return float(np.mean(accs))
+
+
+def tau_search(
+    features: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor, taus, num_classes: int
+) -> list[float]:
+    """Mean per-class accuracy of the bias-free τ-normalised classifier for each τ in ``taus``."""
+    return [
+        mean_class_accuracy(TauNormLinear(weight, t).to(features.device)(features), labels, num_classes)
+        for t in taus
+    ]
+
+
+class _Stage1Method(Method):
+    stages = ""
+
+    @staticmethod
+    def _recipes(cls_extra: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+        extra = cls_extra or {}
+        return {
+            "official": {},
+            "official/small": {**CIFAR_CE_STAGE1},
+            "official/digits": {**DIGITS_STAGE1, **DIGITS_CLS, **extra.get("digits", {})},
+            "binary": {**BINARY_STAGE1, **BINARY_CLS},
+            "binary/digits": {**DIGITS_STAGE1, **DIGITS_CLS, **extra.get("digits", {})},
+        }
+
+
+@METHODS.register("crt")
+class CRT(_Stage1Method):
+    """Classifier re-training: stage-1 CE, then a re-initialised classifier on the frozen backbone."""
+
+    Config = DecouplingConfig
+    recipes = _Stage1Method._recipes()
+    stages = "1: joint CE · 2: frozen backbone, re-initialised linear classifier, CE (10 ep)"
+    sampler = "instance → class-aware (4/class)"
+    test_time = "raw logits"
+    follows = "Kang et al. ICLR'20, facebookresearch/classifier-balancing (cls_crt.yaml)"
+
+    def fit(self, task: Task) -> nn.Module:
+        cfg = self.config
+        model = train_stage1(task, cfg)
+        model.classifier = nn.Linear(model.num_features, task.num_classes).to(task.device)
+        train_classifier(
+            task,
+            classifier_stage_config(cfg),
+            model,
+            model.classifier.parameters(),
+            F.cross_entropy,
+            cfg.cls_bn,
+            "crt",
+        )
+        return model
+
+
+@METHODS.register("lws")
+class LWS(_Stage1Method):
+    """Learnable weight scaling: stage-1 CE, then per-class scales of the frozen stage-1 classifier."""
+
+    Config = LWSConfig
+    recipes = _Stage1Method._recipes({"digits": {"cls_epochs": 5}})
+    stages = "1: joint CE · 2: frozen backbone and fc, learn per-class scales s on s⊙(Wx+b) (5 ep)"
+    sampler = "instance → class-aware (4/class)"
+    test_time = "raw logits of s⊙(Wx+b)"
+    follows = "Kang et al. ICLR'20, facebookresearch/classifier-balancing (cls_lws.yaml, TauNormClassifier.py)"
+
+    def fit(self, task: Task) -> nn.Module:
+        cfg = self.config
+        model = train_stage1(task, cfg)
+        if not isinstance(model.classifier, nn.Linear):
+            raise LTBenchError(
+                f"lws needs a linear classifier; {task.backbone} has {type(model.classifier).__name__}",
+                "use a backbone whose `classifier` is an nn.Linear",
+            )
+        model.classifier = ScaledLinear(model.classifier, freeze_linear=True)
+        train_classifier(
+            task,
+            classifier_stage_config(cfg),
+            model,
+            model.classifier.lws.parameters(),
+            F.cross_entropy,
+            cfg.cls_bn,
+            "lws",
+        )
+        task.records["lws_scales"] = [round(float(s), 6) for s in model.classifier.lws.scales]
+        return model
+
+
+@METHODS.register("tau_norm")
+class TauNorm(Method):
+    """τ-normalisation: stage-1 CE, then w_c/‖w_c‖^τ without bias, τ chosen on a validation split."""
+
+    Config = TauNormConfig
+    recipes = {
+        "official": {},
+        "official/small": {**CIFAR_CE_STAGE1},
+        "official/digits": {**DIGITS_STAGE1},
+        "binary": {**BINARY_STAGE1},
+        "binary/digits": {**DIGITS_STAGE1},
+    }
+    stages = "1: joint CE · post hoc: τ-normalised classifier, τ ∈ linspace(0,2,21) chosen on val"
+    sampler = "instance"
+    test_time = "x·(w_c/‖w_c‖^τ)ᵀ, bias dropped"
+    follows = "Kang et al. ICLR'20, facebookresearch/classifier-balancing (tau_norm.py)"
+
+    def fit(self, task: Task) -> nn.Module:
+        cfg = self.config
+        train_ds = task.train_set(augment=cfg.augment)
+        if cfg.tau_val_split in task.info.splits and cfg.tau_val_split != "train":
+            val_ds = task.eval_set(cfg.tau_val_split)
+            source = f"split {cfg.tau_val_split!r}"
+        else:
+            if not 0 < cfg.tau_holdout < 1:
+                raise LTBenchError(
+                    f"tau_holdout={cfg.tau_holdout} must lie in (0, 1)",
+                    "set --set tau_holdout=0.2 (the default)",
+                )
+            keep, held = per_class_holdout(train_ds.labels, cfg.tau_holdout, task.seed)
+            val_ds = LabelledSubset(task.eval_set("train"), held)
+            train_ds = LabelledSubset(train_ds, keep)
+            counts = np.bincount(val_ds.labels, minlength=task.num_classes).tolist()
+            source = (
+                f"held-out {cfg.tau_holdout:g} of each class of the LT train (seed {task.seed}; "
+                f"per-class counts {counts}), not used in stage 1"
+            )
+        model = train_stage1(task, cfg, train_ds)
+        feats, labels = extract_features(model, val_ds, task.device)
+        weight = model.classifier.weight.detach()
+        taus = tau_grid()
+        accs = tau_search(feats, labels, weight, taus, task.num_classes)
+        best = int(np.argmax(accs))  # ties: the smallest τ
+        model.classifier = TauNormLinear(weight, taus[best]).to(task.device)
+        task.records["tau_norm"] = {
+            "tau": taus[best],
+            "val": source,
+            "grid": taus,
+            "val_mean_class_acc": [round(a, 6) for a in accs],
+        }
+        return model

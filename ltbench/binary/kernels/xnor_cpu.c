@@ -1,0 +1,114 @@
+/* XNOR-popcount CPU kernels: one translation unit, three instruction sets chosen at run time.
+ * Built without -march=native: each ISA body is compiled under its own `#pragma GCC target`. */
+#include "xnor_cpu.h"
+
+#include <stdlib.h>
+#include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define XNOR_X86 1
+#else
+#define XNOR_X86 0
+#endif
+
+#define SFX(name) name##_scalar
+#define XNOR_ISA_NOW 0
+#include "xnor_impl.h"
+#undef SFX
+#undef XNOR_ISA_NOW
+
+#if XNOR_X86
+#pragma GCC push_options
+#pragma GCC target("avx2,popcnt,fma")
+#define SFX(name) name##_avx2
+#define XNOR_ISA_NOW 1
+#include "xnor_impl.h"
+#undef SFX
+#undef XNOR_ISA_NOW
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vpopcntdq,avx2,popcnt,fma")
+#define SFX(name) name##_avx512
+#define XNOR_ISA_NOW 2
+#include "xnor_impl.h"
+#undef SFX
+#undef XNOR_ISA_NOW
+#pragma GCC pop_options
+#endif
+
+int xnor_isa_supported(int64_t isa) {
+  if (isa == XNOR_ISA_SCALAR) return 1;
+#if XNOR_X86
+  __builtin_cpu_init();
+  if (isa == XNOR_ISA_AVX2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
+  if (isa == XNOR_ISA_AVX512)
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512vpopcntdq");
+#endif
+  return 0;
+}
+
+int64_t xnor_best_isa(void) {
+  for (int64_t isa = XNOR_ISA_AVX512; isa > XNOR_ISA_SCALAR; isa--)
+    if (xnor_isa_supported(isa)) return isa;
+  return XNOR_ISA_SCALAR;
+}
+
+int xnor_has_openmp(void) {
+#ifdef _OPENMP
+  return 1;
+#else
+  return 0;
+#endif
+}
+
+static int check(const xnor_conv_args *a) {
+  if (!a->x || !a->w || a->cw <= 0 || a->C <= 0 || a->C > 64 * a->cw || a->N <= 0) return -1;
+  if (a->kh * a->kw > 64 || a->stride <= 0 || a->pad < 0 || a->Ho <= 0 || a->Wo <= 0) return -1;
+  if (a->pad > 0 && !a->tapsum) return -1;
+  if (a->res && (a->res_c <= 0 || a->res_h <= 0 || a->res_w <= 0)) return -1;
+  if (a->rp_slope && (!a->rp_b1 || !a->rp_b2)) return -1;
+  if (!xnor_isa_supported(a->isa)) return -3;
+  return 0;
+}
+
+int xnor_conv(const xnor_conv_args *a) {
+  const int e = check(a);
+  if (e) return e;
+#if XNOR_X86
+  if (a->isa == XNOR_ISA_AVX512) return conv_avx512(a);
+  if (a->isa == XNOR_ISA_AVX2) return conv_avx2(a);
+#endif
+  return conv_scalar(a);
+}
+
+int xnor_pack(const float *x, int64_t rows, int64_t C, const float *bias, uint64_t *out, int64_t cw,
+              int64_t nthreads, int64_t isa) {
+  if (!x || !out || C <= 0 || cw * 64 < C) return -1;
+  if (!xnor_isa_supported(isa)) return -3;
+#if XNOR_X86
+  if (isa == XNOR_ISA_AVX512) {
+    pack_avx512(x, rows, C, bias, out, cw, nthreads);
+    return 0;
+  }
+  if (isa == XNOR_ISA_AVX2) {
+    pack_avx2(x, rows, C, bias, out, cw, nthreads);
+    return 0;
+  }
+#endif
+  pack_scalar(x, rows, C, bias, out, cw, nthreads);
+  return 0;
+}
+
+int64_t xnor_add_chain(int64_t n) {
+  volatile int64_t sink;
+  int64_t v = 0;
+  for (int64_t i = 0; i < n; i++) {
+    v += i;
+    __asm__ volatile("" : "+r"(v));
+  }
+  sink = v;
+  return sink;
+}

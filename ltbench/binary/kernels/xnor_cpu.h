@@ -1,0 +1,48 @@
+/* XNOR-popcount binary convolution / GEMM for CPUs: public interface (plain C, no torch headers).
+ *
+ * Convention: bit 1 <=> -1, bit 0 <=> +1; a packed bit is (x < 0), so -0.0 and NaN give +1.
+ * Activations are NHWC with the channels of each pixel packed into cw = ceil(C/64) uint64 words (LSB first).
+ * Weights are OHWI-packed (taps * cw words per output channel) and re-laid into panels of 32 output channels:
+ * panel p holds words [k][lane] for k < taps*cw, lane < 32 (output channel 32p + lane; missing lanes are 0).
+ * A dot over K = taps*C real bits is K - 2*popcount(a XOR w); pad bits are 0 on both sides, so they never count.
+ * Spatial zero-padding is exact: padded taps are filled with 0 words (+1) and their contribution
+ * tapsum[n][tap] = sum_c sign(w[n, tap, c]) is subtracted.
+ */
+#ifndef LTBENCH_XNOR_CPU_H
+#define LTBENCH_XNOR_CPU_H
+#include <stdint.h>
+
+#define XNOR_PANEL 32 /* output channels per weight panel (one SIMD lane each) */
+#define XNOR_MR 6     /* rows per microkernel call */
+
+enum { XNOR_ISA_SCALAR = 0, XNOR_ISA_AVX2 = 1, XNOR_ISA_AVX512 = 2 };
+
+typedef struct {
+  /* packed input, NHWC: B*H*W pixels of cw words, C real channels */
+  const uint64_t *x;
+  int64_t B, H, W, cw, C;
+  /* weight panels and per-(channel, tap) sums of sign(w) for the padding correction */
+  const uint64_t *w;
+  const int32_t *tapsum;
+  int64_t N, kh, kw, stride, pad, Ho, Wo;
+  /* fused epilogue (any pointer may be NULL): y = scale*dot + shift (+ residual) ; RPReLU ; bits of y+next_bias */
+  const float *scale, *shift;
+  const float *res; /* NHWC float, res_h x res_w pixels of res_c channels; channel n reads res[n % res_c] */
+  int64_t res_c, res_h, res_w, res_pool; /* res_pool: 2x2 average pool of the residual (strided blocks) */
+  const float *rp_b1, *rp_slope, *rp_b2, *next_bias;
+  /* outputs (NULL = not wanted), all B*Ho*Wo rows: int32 dots [.][N], floats [.][N], bits [.][ceil(N/64)] */
+  int32_t *out_int;
+  float *out_f;
+  uint64_t *out_bits;
+  int64_t nthreads, isa;
+} xnor_conv_args;
+
+int xnor_isa_supported(int64_t isa);
+int64_t xnor_best_isa(void);
+int xnor_has_openmp(void);
+int xnor_conv(const xnor_conv_args *a);
+int xnor_pack(const float *x, int64_t rows, int64_t C, const float *bias, uint64_t *out, int64_t cw,
+              int64_t nthreads, int64_t isa);
+/* Timing helper for the benchmark: cycles of a dependent 64-bit add chain of n steps (for clock estimation). */
+int64_t xnor_add_chain(int64_t n);
+#endif

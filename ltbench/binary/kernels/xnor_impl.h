@@ -1,0 +1,247 @@
+/* ISA-specialised body, included once per instruction set by xnor_cpu.c under `#pragma GCC target`.
+ * Expects XNOR_ISA_NOW (0 scalar, 1 AVX2, 2 AVX-512 VPOPCNTDQ) and SFX(name). */
+
+#if XNOR_ISA_NOW == 2
+/* dst[r*64 + lane] = kreal - 2*popcount(row r XOR lane), for XNOR_MR rows and the 32 lanes of one panel. */
+static void SFX(ukernel)(const uint64_t *const *ap, const uint64_t *w, int64_t kw, int32_t kreal, int32_t *dst) {
+  __m512i c[XNOR_MR][4];
+#pragma GCC unroll 8
+  for (int r = 0; r < XNOR_MR; r++)
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) c[r][j] = _mm512_setzero_si512();
+  for (int64_t k = 0; k < kw; k++) {
+    const uint64_t *wk = w + k * XNOR_PANEL;
+    const __m512i w0 = _mm512_loadu_si512((const void *)wk), w1 = _mm512_loadu_si512((const void *)(wk + 8));
+    const __m512i w2 = _mm512_loadu_si512((const void *)(wk + 16)), w3 = _mm512_loadu_si512((const void *)(wk + 24));
+#pragma GCC unroll 8
+    for (int r = 0; r < XNOR_MR; r++) {
+      const __m512i a = _mm512_set1_epi64((long long)ap[r][k]);
+      c[r][0] = _mm512_add_epi64(c[r][0], _mm512_popcnt_epi64(_mm512_xor_si512(a, w0)));
+      c[r][1] = _mm512_add_epi64(c[r][1], _mm512_popcnt_epi64(_mm512_xor_si512(a, w1)));
+      c[r][2] = _mm512_add_epi64(c[r][2], _mm512_popcnt_epi64(_mm512_xor_si512(a, w2)));
+      c[r][3] = _mm512_add_epi64(c[r][3], _mm512_popcnt_epi64(_mm512_xor_si512(a, w3)));
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < XNOR_MR; r++)
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++)
+      _mm256_storeu_si256((__m256i *)(dst + r * 64 + 8 * j),
+                          _mm256_sub_epi32(_mm256_set1_epi32(kreal),
+                                           _mm256_slli_epi32(_mm512_cvtepi64_epi32(c[r][j]), 1)));
+}
+#elif XNOR_ISA_NOW == 1
+/* dst[r*64 + lane] = kreal - 2*popcount(row r XOR lane), for XNOR_MR rows and the 32 lanes of one panel. */
+static void SFX(ukernel)(const uint64_t *const *ap, const uint64_t *w, int64_t kw, int32_t kreal, int32_t *dst) {
+  const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1,
+                                       2, 2, 3, 2, 3, 3, 4);
+  const __m256i m4 = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
+  for (int r = 0; r < XNOR_MR; r++) {
+    const uint64_t *a = ap[r];
+    __m256i acc[8];
+    for (int j = 0; j < 8; j++) acc[j] = zero;
+    int64_t k = 0;
+    while (k < kw) {
+      const int64_t kend = (kw - k > 31) ? k + 31 : kw; /* byte counters: 31 words x 8 < 256 */
+      __m256i b[8];
+      for (int j = 0; j < 8; j++) b[j] = zero;
+      for (; k < kend; k++) {
+        const __m256i av = _mm256_set1_epi64x((long long)a[k]);
+        const uint64_t *wk = w + k * XNOR_PANEL;
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) {
+          const __m256i x = _mm256_xor_si256(av, _mm256_loadu_si256((const __m256i *)(wk + 4 * j)));
+          const __m256i lo = _mm256_and_si256(x, m4), hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), m4);
+          b[j] = _mm256_add_epi8(b[j], _mm256_add_epi8(_mm256_shuffle_epi8(lut, lo), _mm256_shuffle_epi8(lut, hi)));
+        }
+      }
+      for (int j = 0; j < 8; j++) acc[j] = _mm256_add_epi64(acc[j], _mm256_sad_epu8(b[j], zero));
+    }
+    for (int j = 0; j < 8; j++) {
+      uint64_t t[4];
+      _mm256_storeu_si256((__m256i *)t, acc[j]);
+      for (int l = 0; l < 4; l++) dst[r * 64 + 4 * j + l] = kreal - 2 * (int32_t)t[l];
+    }
+  }
+}
+#else
+/* dst[r*64 + lane] = kreal - 2*popcount(row r XOR lane), for XNOR_MR rows and the 32 lanes of one panel. */
+static void SFX(ukernel)(const uint64_t *const *ap, const uint64_t *w, int64_t kw, int32_t kreal, int32_t *dst) {
+  for (int r = 0; r < XNOR_MR; r++) {
+    int32_t s[XNOR_PANEL] = {0};
+    const uint64_t *a = ap[r];
+    for (int64_t k = 0; k < kw; k++) {
+      const uint64_t av = a[k];
+      const uint64_t *wk = w + k * XNOR_PANEL;
+      for (int l = 0; l < XNOR_PANEL; l++) s[l] += __builtin_popcountll(av ^ wk[l]);
+    }
+    for (int l = 0; l < XNOR_PANEL; l++) dst[r * 64 + l] = kreal - 2 * s[l];
+  }
+}
+#endif
+
+/* Epilogue for rows [m0, m0+rows) and the 64-channel group g: dots (rows x 64) -> int / float / bits. */
+static void SFX(epilogue)(const xnor_conv_args *p, int64_t m0, int64_t rows, int64_t g, const int32_t *dots) {
+  const int64_t n0 = 64 * g, nc = (p->N - n0 < 64) ? p->N - n0 : 64, nw = (p->N + 63) / 64;
+  float y[64];
+  for (int64_t r = 0; r < rows; r++) {
+    const int64_t m = m0 + r;
+    const int32_t *d = dots + r * 64;
+    if (p->out_int)
+      for (int64_t c = 0; c < nc; c++) p->out_int[m * p->N + n0 + c] = d[c];
+    if (!p->out_f && !p->out_bits) continue;
+    for (int64_t c = 0; c < nc; c++) {
+      const float s = p->scale ? p->scale[n0 + c] : 1.0f, t = p->shift ? p->shift[n0 + c] : 0.0f;
+      y[c] = s * (float)d[c] + t;
+    }
+    if (p->res) {
+      const int64_t wo = m % p->Wo, ho = (m / p->Wo) % p->Ho, b = m / (p->Wo * p->Ho);
+      if (p->res_pool) {
+        const float *q00 = p->res + ((b * p->res_h + 2 * ho) * p->res_w + 2 * wo) * p->res_c;
+        const float *q01 = q00 + p->res_c, *q10 = q00 + p->res_w * p->res_c, *q11 = q10 + p->res_c;
+        for (int64_t c = 0; c < nc; c++) {
+          const int64_t rc = (n0 + c) % p->res_c;
+          y[c] += (((q00[rc] + q01[rc]) + q10[rc]) + q11[rc]) * 0.25f;
+        }
+      } else {
+        const float *q = p->res + ((b * p->res_h + ho) * p->res_w + wo) * p->res_c;
+        for (int64_t c = 0; c < nc; c++) y[c] += q[(n0 + c) % p->res_c];
+      }
+    }
+    if (p->rp_slope) {
+      const float *b1 = p->rp_b1 + n0, *a = p->rp_slope + n0, *b2 = p->rp_b2 + n0;
+      for (int64_t c = 0; c < nc; c++) {
+        const float v = y[c] + b1[c];
+        y[c] = (v > 0.0f ? v : a[c] * v) + b2[c];
+      }
+    }
+    if (p->out_f) memcpy(p->out_f + m * p->N + n0, y, (size_t)nc * sizeof(float));
+    if (p->out_bits) {
+      uint64_t word = 0;
+      if (p->next_bias) {
+        for (int64_t c = 0; c < nc; c++) word |= (uint64_t)((y[c] + p->next_bias[n0 + c]) < 0.0f) << c;
+      } else {
+        for (int64_t c = 0; c < nc; c++) word |= (uint64_t)(y[c] < 0.0f) << c;
+      }
+      p->out_bits[m * nw + g] = word;
+    }
+  }
+}
+
+static int SFX(conv)(const xnor_conv_args *p) {
+  const int64_t taps = p->kh * p->kw, kwords = taps * p->cw, M = p->B * p->Ho * p->Wo;
+  const int32_t kreal = (int32_t)(taps * p->C);
+  const int64_t npan = (p->N + XNOR_PANEL - 1) / XNOR_PANEL, ngroups = (p->N + 63) / 64;
+  const int direct = (p->kh == 1 && p->kw == 1 && p->stride == 1 && p->pad == 0);
+  int64_t nt = p->nthreads > 0 ? p->nthreads : 1;
+  int64_t mc = (M + 3 * nt - 1) / (3 * nt);
+  mc = (mc + XNOR_MR - 1) / XNOR_MR * XNOR_MR;
+  if (mc > 96) mc = 96;
+  if (mc < XNOR_MR) mc = XNOR_MR;
+  const int64_t nchunks = (M + mc - 1) / mc;
+  if (nt > nchunks) nt = nchunks;
+  int err = 0;
+#ifdef _OPENMP
+#pragma omp parallel num_threads((int)nt)
+#endif
+  {
+    uint64_t *col = direct ? NULL : (uint64_t *)malloc((size_t)(mc * kwords) * sizeof(uint64_t) + 64);
+    uint64_t *mask = (uint64_t *)calloc((size_t)mc, sizeof(uint64_t));
+    int32_t *dots = (int32_t *)malloc((size_t)(mc * 64) * sizeof(int32_t));
+    if ((!direct && !col) || !mask || !dots) {
+#ifdef _OPENMP
+#pragma omp atomic write
+#endif
+      err = -2;
+    } else {
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+      for (int64_t ch = 0; ch < nchunks; ch++) {
+        const int64_t m0 = ch * mc, rows = (M - m0 < mc) ? M - m0 : mc;
+        const uint64_t *rowp[96];
+        for (int64_t r = 0; r < rows; r++) {
+          const int64_t m = m0 + r;
+          if (direct) {
+            rowp[r] = p->x + m * p->cw;
+            continue;
+          }
+          const int64_t wo = m % p->Wo, ho = (m / p->Wo) % p->Ho, b = m / (p->Wo * p->Ho);
+          uint64_t *dst = col + r * kwords, pm = 0;
+          for (int64_t i = 0; i < p->kh; i++) {
+            const int64_t hi = ho * p->stride - p->pad + i;
+            for (int64_t j = 0; j < p->kw; j++, dst += p->cw) {
+              const int64_t wi = wo * p->stride - p->pad + j;
+              if (hi < 0 || hi >= p->H || wi < 0 || wi >= p->W) {
+                memset(dst, 0, (size_t)p->cw * sizeof(uint64_t));
+                pm |= (uint64_t)1 << (i * p->kw + j);
+              } else {
+                memcpy(dst, p->x + ((b * p->H + hi) * p->W + wi) * p->cw, (size_t)p->cw * sizeof(uint64_t));
+              }
+            }
+          }
+          mask[r] = pm;
+          rowp[r] = col + r * kwords;
+        }
+        for (int64_t g = 0; g < ngroups; g++) {
+          for (int64_t pp = 2 * g; pp < 2 * g + 2 && pp < npan; pp++) {
+            const uint64_t *wp = p->w + pp * kwords * XNOR_PANEL;
+            const int64_t lane0 = (pp & 1) * XNOR_PANEL;
+            for (int64_t r0 = 0; r0 < rows; r0 += XNOR_MR) {
+              const uint64_t *ap[XNOR_MR];
+              int32_t tmp[XNOR_MR * 64];
+              const int64_t nr = (rows - r0 < XNOR_MR) ? rows - r0 : XNOR_MR;
+              for (int r = 0; r < XNOR_MR; r++) ap[r] = rowp[r0 + (r < nr ? r : nr - 1)];
+              int32_t *dblk = dots + r0 * 64 + lane0;
+              if (nr == XNOR_MR) {
+                SFX(ukernel)(ap, wp, kwords, kreal, dblk);
+              } else {
+                SFX(ukernel)(ap, wp, kwords, kreal, tmp);
+                for (int64_t r = 0; r < nr; r++) memcpy(dblk + r * 64, tmp + r * 64, XNOR_PANEL * sizeof(int32_t));
+              }
+              if (!direct) {
+                for (int64_t r = 0; r < nr; r++) {
+                  int32_t *drow = dblk + r * 64;
+                  uint64_t pm = mask[r0 + r];
+                  while (pm) {
+                    const int t = __builtin_ctzll(pm);
+                    pm &= pm - 1;
+                    for (int l = 0; l < XNOR_PANEL; l++) {
+                      const int64_t n = pp * XNOR_PANEL + l;
+                      if (n < p->N) drow[l] -= p->tapsum[n * taps + t];
+                    }
+                  }
+                }
+              }
+            }
+          }
+          SFX(epilogue)(p, m0, rows, g, dots);
+        }
+      }
+    }
+    free(col);
+    free(mask);
+    free(dots);
+  }
+  return err;
+}
+
+static void SFX(pack)(const float *x, int64_t rows, int64_t C, const float *bias, uint64_t *out, int64_t cw,
+                      int64_t nt) {
+#ifdef _OPENMP
+#pragma omp parallel for num_threads((int)(nt > 0 ? nt : 1)) schedule(static)
+#endif
+  for (int64_t r = 0; r < rows; r++) {
+    const float *xr = x + r * C;
+    for (int64_t i = 0; i < cw; i++) {
+      const int64_t c0 = 64 * i, nc = (C - c0 < 64) ? C - c0 : 64;
+      uint64_t word = 0;
+      if (bias) {
+        for (int64_t c = 0; c < nc; c++) word |= (uint64_t)((xr[c0 + c] + bias[c0 + c]) < 0.0f) << c;
+      } else {
+        for (int64_t c = 0; c < nc; c++) word |= (uint64_t)(xr[c0 + c] < 0.0f) << c;
+      }
+      out[r * cw + i] = word;
+    }
+  }
+}

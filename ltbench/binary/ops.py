@@ -1,0 +1,184 @@
+"""``torch.library`` custom ops over the XNOR kernels (opaque to ``torch.compile``, dispatched by device).
+
+All take and return NHWC tensors; packed words are ``torch.int64`` (the C kernel reads them as uint64).
+The CPU implementations call the plain-C kernel (:mod:`ltbench.binary.kernels.cpu`); the CUDA
+implementations are registered by :mod:`ltbench.binary.kernels.cuda` when its extension builds.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import torch
+
+from ltbench.binary.kernels import cpu as _cpu
+from ltbench.binary.pack import n_words
+
+
+def _ptr(t: torch.Tensor | None) -> int | None:
+    return None if t is None else t.data_ptr()
+
+
+def _threads() -> int:
+    return torch.get_num_threads() if _cpu.has_openmp() else 1
+
+
+def _out_hw(h: int, w: int, kh: int, kw: int, stride: int, pad: int) -> tuple[int, int]:
+    return (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
+
+
+@torch.library.custom_op("ltbench::sign_pack", mutates_args=())
+def sign_pack(x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """Pack the last dim of float32 ``x`` (+ ``bias`` per channel) into int64 words: bit = value < 0."""
+    x = x.contiguous().float()
+    c = x.shape[-1]
+    out = torch.empty(*x.shape[:-1], n_words(c), dtype=torch.int64)
+    b = None if bias is None else bias.contiguous().float()
+    lib = _cpu.lib()
+    rc = lib.xnor_pack(
+        _ptr(x), x.numel() // c, c, _ptr(b), _ptr(out), n_words(c), _threads(), _cpu.ISAS[_cpu.current_isa()]
+    )
+    _cpu.check_rc(rc, "sign_pack")
+    return out
+
+
+@sign_pack.register_fake
+def _(x, bias=None):
+    return x.new_empty(*x.shape[:-1], n_words(x.shape[-1]), dtype=torch.int64)
+
+
+def _conv_call(
+    x_bits: torch.Tensor,
+    panels: torch.Tensor,
+    tapsum: torch.Tensor | None,
+    c: int,
+    n: int,
+    kh: int,
+    kw: int,
+    stride: int,
+    pad: int,
+    *,
+    out_int: torch.Tensor | None = None,
+    out_f: torch.Tensor | None = None,
+    out_bits: torch.Tensor | None = None,
+    scale: torch.Tensor | None = None,
+    shift: torch.Tensor | None = None,
+    res: torch.Tensor | None = None,
+    res_pool: bool = False,
+    rp: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+    next_bias: torch.Tensor | None = None,
+) -> None:
+    b, h, w, cw = x_bits.shape
+    ho, wo = _out_hw(h, w, kh, kw, stride, pad)
+    if panels.shape[1] != kh * kw * cw or cw != n_words(c):
+        raise ValueError(f"packed weight has {panels.shape[1]} words per row, input needs {kh * kw * cw}")
+    keep = [x_bits, panels, tapsum, scale, shift, res, next_bias, *(rp or ())]
+    a = _cpu.ConvArgs(
+        x=_ptr(x_bits), B=b, H=h, W=w, cw=cw, C=c, w=_ptr(panels), tapsum=_ptr(tapsum),
+        N=n, kh=kh, kw=kw, stride=stride, pad=pad, Ho=ho, Wo=wo, scale=_ptr(scale), shift=_ptr(shift),
+        res=_ptr(res), res_c=0 if res is None else res.shape[-1], res_h=0 if res is None else res.shape[1],
+        res_w=0 if res is None else res.shape[2], res_pool=int(res_pool),
+        rp_b1=_ptr(rp[0]) if rp else None, rp_slope=_ptr(rp[1]) if rp else None,
+        rp_b2=_ptr(rp[2]) if rp else None, next_bias=_ptr(next_bias), out_int=_ptr(out_int),
+        out_f=_ptr(out_f), out_bits=_ptr(out_bits), nthreads=_threads(), isa=_cpu.ISAS[_cpu.current_isa()],
+    )  # fmt: skip
+    rc = _cpu.lib().xnor_conv(ctypes.byref(a))
+    del keep
+    _cpu.check_rc(rc, "xnor_conv")
+
+
+def _c(t: torch.Tensor | None, dtype: torch.dtype = torch.float32) -> torch.Tensor | None:
+    return None if t is None else t.contiguous().to(dtype)
+
+
+@torch.library.custom_op("ltbench::xnor_conv", mutates_args=())
+def xnor_conv(
+    x_bits: torch.Tensor,
+    panels: torch.Tensor,
+    tapsum: torch.Tensor,
+    c: int,
+    n: int,
+    kh: int,
+    kw: int,
+    stride: int,
+    pad: int,
+) -> torch.Tensor:
+    """Integer binary convolution: packed NHWC input → int32 ``[B, Ho, Wo, N]`` of Σ ±1·±1 (zero padding)."""
+    b, h, w, _ = x_bits.shape
+    ho, wo = _out_hw(h, w, kh, kw, stride, pad)
+    out = torch.empty(b, ho, wo, n, dtype=torch.int32)
+    _conv_call(
+        x_bits.contiguous(), panels.contiguous(), _c(tapsum, torch.int32), c, n, kh, kw, stride, pad,
+        out_int=out,
+    )  # fmt: skip
+    return out
+
+
+@xnor_conv.register_fake
+def _(x_bits, panels, tapsum, c, n, kh, kw, stride, pad):
+    b, h, w, _ = x_bits.shape
+    ho, wo = _out_hw(h, w, kh, kw, stride, pad)
+    return x_bits.new_empty(b, ho, wo, n, dtype=torch.int32)
+
+
+@torch.library.custom_op("ltbench::xnor_gemm", mutates_args=())
+def xnor_gemm(a_bits: torch.Tensor, panels: torch.Tensor, k: int, n: int) -> torch.Tensor:
+    """Integer binary GEMM: ``a_bits`` ``[M, ceil(K/64)]`` × panelled weight → int32 ``[M, N]``."""
+    m = a_bits.shape[0]
+    out = torch.empty(m, n, dtype=torch.int32)
+    x = a_bits.contiguous().reshape(1, m, 1, -1)
+    _conv_call(x, panels.contiguous(), None, k, n, 1, 1, 1, 0, out_int=out)
+    return out
+
+
+@xnor_gemm.register_fake
+def _(a_bits, panels, k, n):
+    return a_bits.new_empty(a_bits.shape[0], n, dtype=torch.int32)
+
+
+@torch.library.custom_op("ltbench::xnor_conv_fused", mutates_args=())
+def xnor_conv_fused(
+    x_bits: torch.Tensor,
+    panels: torch.Tensor,
+    tapsum: torch.Tensor,
+    scale: torch.Tensor,
+    shift: torch.Tensor,
+    res: torch.Tensor | None,
+    rp_b1: torch.Tensor | None,
+    rp_slope: torch.Tensor | None,
+    rp_b2: torch.Tensor | None,
+    next_bias: torch.Tensor | None,
+    c: int,
+    n: int,
+    kh: int,
+    kw: int,
+    stride: int,
+    pad: int,
+    res_pool: bool,
+    want_bits: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Binary conv + fused epilogue: ``y = scale·dot + shift (+ residual, 2×2-pooled if res_pool)``, then
+    RPReLU (``rp_*``) ; returns float32 ``y`` NHWC and the packed bits of ``y + next_bias`` (empty if not
+    ``want_bits``)."""
+    b, h, w, _ = x_bits.shape
+    ho, wo = _out_hw(h, w, kh, kw, stride, pad)
+    out = torch.empty(b, ho, wo, n, dtype=torch.float32)
+    bits = torch.empty(b, ho, wo, n_words(n) if want_bits else 0, dtype=torch.int64)
+    rp = None if rp_slope is None else (_c(rp_b1), _c(rp_slope), _c(rp_b2))
+    _conv_call(
+        x_bits.contiguous(), panels.contiguous(), _c(tapsum, torch.int32), c, n, kh, kw, stride, pad,
+        out_f=out, out_bits=bits if want_bits else None, scale=_c(scale), shift=_c(shift), res=_c(res),
+        res_pool=res_pool, rp=rp, next_bias=_c(next_bias),
+    )  # fmt: skip
+    return out, bits
+
+
+@xnor_conv_fused.register_fake
+def _(x_bits, panels, tapsum, scale, shift, res, rp_b1, rp_slope, rp_b2, next_bias, c, n, kh, kw, stride, pad,
+      res_pool, want_bits):  # fmt: skip
+    b, h, w, _ = x_bits.shape
+    ho, wo = _out_hw(h, w, kh, kw, stride, pad)
+    nb = n_words(n) if want_bits else 0
+    return x_bits.new_empty(b, ho, wo, n, dtype=torch.float32), x_bits.new_empty(
+        b, ho, wo, nb, dtype=torch.int64
+    )

@@ -1,0 +1,48 @@
+"""``ltbench plot``: the figures (PNG + SVG) from result files, benchmark JSONs and the reported figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("plot")
+@click.option(
+    "--results",
+    type=click.Path(path_type=Path),
+    default=Path("results"),
+    show_default=True,
+    help="Directory of result JSON files.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("leaderboards"),
+    show_default=True,
+    help="Figures go to OUT/plots/ (rebuilt as a whole).",
+)
+@click.option(
+    "--bench",
+    type=click.Path(path_type=Path),
+    default=Path("benchmarks/results"),
+    show_default=True,
+    help="Where benchmarks/multires.py wrote multires*.json (paper Fig. 2).",
+)
+@click.option(
+    "--reported",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Reported-figures CSV [default: the checkout's leaderboards/reported.csv].",
+)
+@click.option("--no-reported", is_flag=True, help="No reported-vs-reproduced scatter.")
+def command(results: Path, out: Path, bench: Path, reported: Path | None, no_reported: bool) -> None:
+    """Draw per-class accuracy, group bars, λ schedule, weight norms, multi-res cost, reported vs reproduced."""
+    from ltbench.plots import make_plots
+    from ltbench.progress import console
+
+    written, skipped = make_plots(results, out, bench, False if no_reported else (reported or True))
+    for path in written:
+        click.echo(str(path))
+    for reason in skipped:
+        console.print(f"[yellow]skipped[/] {reason}")

@@ -1,0 +1,226 @@
+"""Exactness of the XNOR CPU kernel: integer outputs equal float64 references on ±1 tensors, bit for bit,
+with each instruction-set path (AVX-512 VPOPCNTDQ, AVX2, scalar) forced in turn."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ltbench.binary import pack
+from ltbench.binary.kernels import cpu
+from ltbench.errors import LTBenchError
+
+pytestmark = pytest.mark.skipif(not cpu.available(), reason="no C compiler: the XNOR CPU kernel cannot build")
+
+ISAS = ["avx512", "avx2", "scalar"]
+
+
+@pytest.fixture(params=ISAS)
+def isa(request):
+    if not cpu.supported(request.param):
+        pytest.skip(f"this CPU lacks the {request.param} path ({cpu.cpu_features()})")
+    with cpu.use_isa(request.param):
+        yield request.param
+
+
+def ops():
+    from ltbench.binary import ops as o
+
+    return o
+
+
+def ref_conv(x: torch.Tensor, w: torch.Tensor, stride: int, pad: int) -> torch.Tensor:
+    """float64 conv of the ±1 tensors (sign(0) = +1, NaN → +1), NHWC."""
+    xs, ws = pack.sign_pm1(x).double(), pack.sign_pm1(w).double()
+    return F.conv2d(xs, ws, stride=stride, padding=pad).permute(0, 2, 3, 1)
+
+
+def run_conv(x: torch.Tensor, w: torch.Tensor, stride: int, pad: int) -> torch.Tensor:
+    pw = pack.pack_conv(w, stride, pad)
+    xb = ops().sign_pack(x.permute(0, 2, 3, 1).contiguous())
+    n, c, kh, kw = w.shape
+    return ops().xnor_conv(xb, pw.panels, pw.tapsum, c, n, kh, kw, stride, pad)
+
+
+def assert_exact(out: torch.Tensor, ref: torch.Tensor) -> None:
+    assert out.dtype == torch.int32
+    assert out.shape == ref.shape
+    assert torch.equal(out.double(), ref), f"max |diff| {(out.double() - ref).abs().max().item()}"
+
+
+def test_pack_bits_matches_kernel_and_roundtrips():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 5, 130, generator=g)
+    x[0, 0, :4] = torch.tensor([0.0, -0.0, float("nan"), -1e-30])
+    words = pack.pack_bits(x)
+    assert words.shape == (3, 5, 3)
+    assert torch.equal(ops().sign_pack(x), words)
+    assert torch.equal(pack.unpack_bits(words, 130), pack.sign_pm1(x))
+    assert pack.unpack_bits(words, 130)[0, 0, :4].tolist() == [1.0, 1.0, 1.0, -1.0]
+    bias = torch.randn(130, generator=g)
+    assert torch.equal(ops().sign_pack(x, bias), pack.pack_bits(x + bias))
+    # bit 63 lands in the int64 sign bit; 32-bit words for the GPU hold the same bits
+    assert pack.pack_bits(-torch.ones(64)).item() == -1
+    w32 = pack.pack_bits(x, word=32)
+    assert torch.equal(pack.unpack_bits(w32, 130, word=32), pack.sign_pm1(x))
+
+
+@pytest.mark.parametrize("k", [288, 576, 4608, 9216, 65, 1000])
+def test_gemm_exact(isa, k):
+    g = torch.Generator().manual_seed(k)
+    m, n = 13, 97  # M not a multiple of the 6-row block, N off the 32-lane panel
+    a, w = torch.randn(m, k, generator=g), torch.randn(n, k, generator=g)
+    pw = pack.pack_linear(w)
+    out = ops().xnor_gemm(ops().sign_pack(a), pw.panels, k, n)
+    assert_exact(out, pack.sign_pm1(a).double() @ pack.sign_pm1(w).double().T)
+
+
+def test_gemm_all_equal_and_special_values(isa):
+    k, n = 1000, 33
+    a = torch.stack([torch.ones(k), -torch.ones(k), torch.zeros(k), torch.full((k,), -0.0)])
+    a = torch.cat([a, torch.full((1, k), float("nan"))])
+    w = torch.cat([torch.ones(n - 1, k), -torch.ones(1, k)])
+    out = ops().xnor_gemm(ops().sign_pack(a), pack.pack_linear(w).panels, k, n)
+    # rows: +1, −1, 0 (→ +1), −0.0 (→ +1), NaN (→ +1); the last weight row is all −1
+    expect = torch.tensor([k, -k, k, k, k], dtype=torch.int32)
+    assert torch.equal(out[:, 0], expect) and torch.equal(out[:, -1], -expect)
+
+
+@pytest.mark.parametrize(
+    ("b", "c", "n", "h", "w", "k", "stride", "pad"),
+    [
+        (1, 32, 32, 9, 9, 3, 1, 1),  # K = 288 (block 1), padding on every border and corner
+        (2, 64, 70, 8, 6, 3, 2, 1),  # K = 576, stride 2, N off-tile
+        (1, 512, 40, 5, 5, 3, 1, 1),  # K = 4608
+        (1, 1024, 33, 3, 3, 3, 1, 1),  # K = 9216, every output pixel touches the border
+        (2, 65, 31, 7, 7, 3, 2, 1),  # odd channels
+        (1, 128, 256, 4, 4, 1, 1, 0),  # 1×1 (direct GEMM on the NHWC input)
+        (1, 40, 8, 6, 6, 1, 2, 0),  # 1×1 strided
+        (1, 7, 5, 6, 5, 5, 1, 2),  # 5×5, pad 2: several padded taps per pixel
+    ],
+)
+def test_conv_exact(isa, b, c, n, h, w, k, stride, pad):
+    g = torch.Generator().manual_seed(c * 1000 + n)
+    x = torch.randn(b, c, h, w, generator=g)
+    wt = torch.randn(n, c, k, k, generator=g)
+    assert_exact(run_conv(x, wt, stride, pad), ref_conv(x, wt, stride, pad))
+
+
+def test_conv_all_equal_inputs_padding_is_zero(isa):
+    """All −1 input and weights: an interior pixel sums to +K; border pixels lose their padded taps."""
+    x, w = -torch.ones(1, 64, 4, 4), -torch.ones(3, 64, 3, 3)
+    out = run_conv(x, w, 1, 1)[0, :, :, 0]
+    expect = torch.tensor([[4, 6, 6, 4], [6, 9, 9, 6], [6, 9, 9, 6], [4, 6, 6, 4]], dtype=torch.int32) * 64
+    assert torch.equal(out, expect)
+
+
+def test_conv_special_values(isa):
+    x = torch.randn(1, 66, 5, 5, generator=torch.Generator().manual_seed(3))
+    x[0, ::4] = 0.0
+    x[0, 1::4] = -0.0
+    x[0, 2::4, 2] = float("nan")
+    w = torch.randn(9, 66, 3, 3, generator=torch.Generator().manual_seed(4))
+    w[:, :5] = 0.0
+    assert_exact(run_conv(x, w, 1, 1), ref_conv(x, w, 1, 1))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    b=st.integers(1, 2),
+    c=st.integers(1, 140),
+    n=st.integers(1, 70),
+    h=st.integers(1, 7),
+    w=st.integers(1, 7),
+    k=st.sampled_from([1, 3]),
+    stride=st.integers(1, 2),
+    seed=st.integers(0, 2**16),
+)
+def test_conv_exact_hypothesis(b, c, n, h, w, k, stride, seed):
+    pad = k // 2
+    g = torch.Generator().manual_seed(seed)
+    x, wt = torch.randn(b, c, h, w, generator=g), torch.randn(n, c, k, k, generator=g)
+    ref = ref_conv(x, wt, stride, pad)
+    for name in ISAS:
+        if cpu.supported(name):
+            with cpu.use_isa(name):
+                assert_exact(run_conv(x, wt, stride, pad), ref)
+
+
+def fused_reference(x, w, alpha, scale, shift, res, pool, rp, next_bias):
+    """The float ops the fused epilogue replaces, in float32 (NCHW in, NHWC out)."""
+    dot = ref_conv(x, w, 2 if pool else 1, 1).float()
+    y = scale * (dot * alpha) + shift
+    r = res.permute(0, 3, 1, 2)
+    r = F.avg_pool2d(r, 2) if pool else r
+    r = r.permute(0, 2, 3, 1)
+    y = y + r.repeat(1, 1, 1, y.shape[-1] // r.shape[-1])
+    v = y + rp[0]
+    y = torch.where(v > 0, v, rp[1] * v) + rp[2]
+    return y, y + next_bias
+
+
+@pytest.mark.parametrize(("pool", "concat"), [(False, False), (True, False), (False, True)])
+def test_fused_epilogue(isa, pool, concat):
+    g = torch.Generator().manual_seed(7)
+    c, n = 96, 192 if concat else 96
+    x = torch.randn(2, c, 8, 8, generator=g)
+    w = torch.randn(n, c, 3, 3, generator=g)
+    pw = pack.pack_conv(w, 2 if pool else 1, 1)
+    bn_scale, shift = torch.rand(n, generator=g) + 0.5, torch.randn(n, generator=g)
+    res = torch.randn(2, 8, 8, c, generator=g)
+    rp = tuple(torch.randn(n, generator=g) * s for s in (0.1, 0.25, 0.1))
+    nb = torch.randn(n, generator=g) * 0.1
+    y, bits = ops().xnor_conv_fused(
+        ops().sign_pack(x.permute(0, 2, 3, 1).contiguous()), pw.panels, pw.tapsum, bn_scale * pw.alpha,
+        shift, res, *rp, nb, c, n, 3, 3, pw.stride, 1, pool, True,
+    )  # fmt: skip
+    y_ref, pre = fused_reference(x, w, pw.alpha, bn_scale, shift, res, pool, rp, nb)
+    torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-4)
+    ref_bits = pack.pack_bits(pre)
+    far = pre.abs() > 1e-4  # a sign can flip only where the value is within rounding of zero
+    mism = pack.unpack_bits(bits, n) != pack.unpack_bits(ref_bits, n)
+    assert not (mism & far).any()
+
+
+def test_custom_ops_opcheck_and_compile():
+    g = torch.Generator().manual_seed(1)
+    x, w = torch.randn(1, 70, 6, 6, generator=g), torch.randn(33, 70, 3, 3, generator=g)
+    pw = pack.pack_conv(w, 1, 1)
+    xb = ops().sign_pack(x.permute(0, 2, 3, 1).contiguous())
+    args = (xb, pw.panels, pw.tapsum, 70, 33, 3, 3, 1, 1)
+    torch.library.opcheck(torch.ops.ltbench.xnor_conv.default, args)
+    torch.library.opcheck(torch.ops.ltbench.sign_pack.default, (x.permute(0, 2, 3, 1).contiguous(), None))
+
+    def f(xf):
+        return ops().xnor_conv(ops().sign_pack(xf), pw.panels, pw.tapsum, 70, 33, 3, 3, 1, 1)
+
+    compiled = torch.compile(f, backend="aot_eager", fullgraph=True)
+    assert_exact(compiled(x.permute(0, 2, 3, 1).contiguous()), ref_conv(x, w, 1, 1))
+
+
+def test_forcing_an_unknown_or_missing_path_is_an_error(monkeypatch):
+    monkeypatch.setenv("LTBENCH_XNOR_ISA", "sse9")
+    with pytest.raises(LTBenchError, match="unknown XNOR path"):
+        cpu.current_isa()
+    monkeypatch.setenv("LTBENCH_XNOR_ISA", "scalar")
+    assert cpu.current_isa() == "scalar"
+
+
+def test_no_compiler_is_one_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(cpu, "find_compiler", lambda: None)
+    monkeypatch.setenv("LTBENCH_KERNEL_CACHE", str(tmp_path))
+    with pytest.raises(LTBenchError, match="no C compiler") as e:
+        cpu.library_path()
+    assert "--packed off" in str(e.value)
+
+
+def test_build_cache_key_changes_with_source(tmp_path, monkeypatch):
+    monkeypatch.setenv("LTBENCH_KERNEL_CACHE", str(tmp_path))
+    p = cpu.library_path()
+    assert p.exists() and p.parent.parent == tmp_path
+    assert len(p.parent.name) == 20 and math.isfinite(p.stat().st_size)

@@ -1,0 +1,248 @@
+"""The leaderboard renderer on hand-written result files (tests/result_fixtures.py) and a hand-written reported
+CSV: mean ± std, N/A, Δ vs reported, incomplete flags, byte-identical regeneration, the config-conflict error,
+the README section, and the repo's leaderboards/reported.csv against the paper."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from result_fixtures import make_result, standard_results, write
+
+from ltbench.cli import cli
+from ltbench.errors import LTBenchError
+from ltbench.leaderboard import (
+    ABLATIONS,
+    LARGE3,
+    MEAN_LARGE,
+    MEAN_SMALL,
+    PAPER_METHODS,
+    README_END,
+    README_START,
+    REPORTED_COLUMNS,
+    SMALL12,
+    build_board,
+    dataset_table,
+    default_reported,
+    paper_tables,
+    primary_reported,
+    read_reported,
+    write_leaderboards,
+)
+from ltbench.results import read_results
+
+PAPER = "Test et al."
+
+
+def reported_csv(path: Path) -> Path:
+    rows = [
+        ("T1", "cifar10-lt100", "candle", "avg", "85.01", "1"),
+        ("T9", "cifar10-lt100", "candle", "tail", "82.67", "1"),
+        ("T9", "cifar10-lt100", "candle", "avg", "85.10", "0"),  # not primary: never compared
+        ("T1", "cifar10-lt100", "tau_norm", "avg", "21.72", "1"),
+        ("T1", "cifar10-lt100", "paco", "avg", "61.57", "1"),  # reported only
+        ("T1", "cub200-lt10", "candle", "avg", "42.94", "1"),
+        ("T1", MEAN_SMALL, "candle", "avg", "62.07", "1"),
+    ]
+    with path.open("w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(REPORTED_COLUMNS)
+        for table, ds, row, metric, value, primary in rows:
+            w.writerow([PAPER, table, ds, row, ds, row, "reactnet-a", "", metric, value, primary])
+    return path
+
+
+@pytest.fixture
+def setup(tmp_path):
+    res = tmp_path / "results"
+    standard_results(res)
+    return res, reported_csv(tmp_path / "reported.csv")
+
+
+def _rows(table) -> dict[tuple[str, str], dict[str, str]]:
+    return {(r[0], r[1]): dict(zip(table.columns, r, strict=True)) for r in table.rows}
+
+
+def test_mean_std_delta_and_flags(setup):
+    res, rep = setup
+    board = build_board(read_results(res), read_reported(rep))
+    rows = _rows(dataset_table(board, "cifar10-lt100"))
+    candle = rows[("candle", "reactnet-a")]
+    # avg per seed: 0.65, 0.61667, 0.68333 → mean 65.00, sample std 3.33; tail 45/40/50 → 45.00 ± 5.00
+    assert candle["avg"] == "65.00 ± 3.33"
+    assert candle["head"] == "85.00 ± 5.00"
+    assert candle["medium"] == "65.00 ± 0.00"
+    assert candle["tail"] == "45.00 ± 5.00"
+    assert candle["avg (paper)"] == "85.01" and candle["Δ avg"] == "-20.01"
+    assert candle["tail (paper)"] == "82.67" and candle["Δ tail"] == "-37.67"
+    assert candle["head (paper)"] == "—" and candle["Δ head"] == "—"
+    assert candle["seeds"] == "3" and candle["flags"] == ""
+    assert candle["tail→head"] == "25.00 ± 0.00"
+    tau = rows[("tau_norm", "reactnet-a")]
+    assert tau["avg"] == "50.00 ± 0.00" and tau["Δ avg"] == "+28.28"
+    assert tau["flags"] == "missing seeds 2" and tau["seeds"] == "2"
+    cd = rows[("candle[cd]", "reactnet-a")]
+    assert cd["avg"] == "60.00" and cd["flags"] == "missing seeds 1, 2"  # one seed: no ±
+    paco = rows[("paco", "reactnet-a")]
+    assert paco["avg"] == "—" and paco["avg (paper)"] == "61.57" and paco["flags"] == "reported only"
+    # ranked by reproduced avg, reported-only rows last
+    assert [r[0] for r in dataset_table(board, "cifar10-lt100").rows] == [
+        "candle",
+        "candle[cd]",
+        "tau_norm",
+        "paco",
+    ]
+
+
+def test_empty_group_is_na_and_no_paper_columns_without_figures(setup):
+    res, rep = setup
+    board = build_board(read_results(res), read_reported(rep))
+    t = dataset_table(board, "imagenet-lt")
+    assert "avg (paper)" not in t.columns  # nothing reported for this dataset in the test CSV
+    ce = _rows(t)[("ce", "reactnet-a")]
+    assert ce["tail"] == "N/A" and ce["tail→head"] == "N/A"
+    assert ce["head"] == "60.00" and ce["medium"] == "30.00"  # shots: head {0,1,2}, medium {3,4,5}
+    assert any("`shots`" in n for n in t.notes)
+
+
+def test_paper_tables_average_marks_partial_suites(setup):
+    res, rep = setup
+    board = build_board(read_results(res), read_reported(rep))
+    t1 = {t.key: t for t in paper_tables(board)}["table-1"]
+    cells = {r[0]: dict(zip(t1.columns, r, strict=True)) for r in t1.rows}
+    assert cells["cifar10-lt100"]["candle"] == "65.00 / 85.01"
+    assert cells["cub200-lt10"]["candle"] == "40.00 / 42.94"
+    assert cells["Average"]["candle"] == "52.50 (2/12) / 62.07"  # mean of 65.00 and 40.00, over 2 of 12
+    assert cells["dogs-lt10"]["balms"] == "—"
+
+
+def test_write_is_byte_identical_and_removes_stale_pages(setup, tmp_path):
+    res, rep = setup
+    out = tmp_path / "lb"
+    fmts = ("md", "csv", "json", "latex", "html")
+    paths = write_leaderboards(res, out, fmts, rep)
+    assert paths[-1] == out / "README.md"
+    first = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert {"cifar10-lt100.md", "cub200-lt10.md", "imagenet-lt.md", "paper-tables.md", "README.md"} <= set(
+        first
+    )
+    assert {"leaderboard.csv", "leaderboard.json", "leaderboard.tex", "index.html"} <= set(first)
+    write_leaderboards(res, out, fmts, rep)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == first
+    # a dataset whose results are gone loses its generated page; hand-written files stay
+    (out / "NOTES.md").write_text("mine\n")
+    for p in (res / "imagenet-lt").rglob("*.json"):
+        p.unlink()
+    write_leaderboards(res, out, ("md",), rep)
+    assert not (out / "imagenet-lt.md").exists() and (out / "NOTES.md").exists()
+
+
+def test_index_lists_provenance_and_incomplete_entries(setup, tmp_path):
+    res, rep = setup
+    write_leaderboards(res, tmp_path / "lb", ("md",), rep)
+    index = (tmp_path / "lb" / "README.md").read_text()
+    assert "cifar10-lt100 / tau_norm / reactnet-a: missing seeds 2 (has 0, 1)" in index
+    assert "cifar10-lt100 / candle[cd] / reactnet-a: missing seeds 1, 2 (has 0)" in index
+    assert "candle / reactnet-a: small-12 suite lacks caltech101-lt10" in index
+    assert "| cifar10-lt100 | candle | reactnet-a | 0, 1, 2 |" in index
+    assert "0123456789ab" in index and "torch 2.4.0" in index
+
+
+def test_machine_readable_formats(setup, tmp_path):
+    res, rep = setup
+    out = tmp_path / "lb"
+    write_leaderboards(res, out, ("csv", "json", "latex", "html"), rep)
+    data = json.loads((out / "leaderboard.json").read_text())
+    rec = next(e for e in data["entries"] if (e["dataset"], e["row"]) == ("cifar10-lt100", "candle"))
+    assert rec["avg"]["mean"] == 65.0 and rec["avg"]["std"] == pytest.approx(3.3333, abs=1e-4)
+    assert rec["avg"]["reported"] == 85.01 and rec["avg"]["delta"] == pytest.approx(-20.01)
+    assert rec["tail"]["per_seed"] == [45.0, 40.0, 50.0]
+    rows = list(csv.DictReader((out / "leaderboard.csv").open()))
+    tau = next(r for r in rows if r["row"] == "tau_norm" and r["dataset"] == "cifar10-lt100")
+    assert tau["missing_seeds"] == "2" and tau["avg_mean"] == "50.0" and tau["avg_delta"] == "28.28"
+    tex = (out / "leaderboard.tex").read_text()
+    assert "\\toprule" in tex and "tau\\_norm" in tex and "$\\pm$" in tex
+    page = (out / "index.html").read_text()
+    assert "<table class=sortable>" in page and "<script>" in page and "addEventListener" in page
+    assert "http" not in page.replace("http-equiv", "")  # static, no external resources
+
+
+def test_conflicting_configs_fail_loudly(setup):
+    res, rep = setup
+    acc = [0.5] * 6
+    write(res, make_result("cifar10-lt100", "tau_norm", 2, acc, config={"epochs": 99, "lr": 0.01}))
+    with pytest.raises(LTBenchError, match="disagree in config"):
+        write_leaderboards(res, res.parent / "lb", ("md",), rep)
+
+
+def test_missing_results_dir_and_bad_readme_are_user_errors(setup, tmp_path):
+    res, rep = setup
+    with pytest.raises(LTBenchError, match="no result files"):
+        write_leaderboards(tmp_path / "nope", tmp_path / "lb", ("md",), rep)
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\nno markers\n")
+    with pytest.raises(LTBenchError, match="leaderboard:start"):
+        write_leaderboards(res, tmp_path / "lb", ("md",), rep, readme=readme)
+
+
+def test_readme_section_is_replaced_between_markers_only(setup, tmp_path):
+    res, rep = setup
+    readme = tmp_path / "README.md"
+    before, after = "# Title\n\nIntro.\n\n", "\n\n## After\n\nkept.\n"
+    readme.write_text(before + f"{README_START}\nold text\n{README_END}" + after)
+    write_leaderboards(res, tmp_path / "lb", ("md",), rep, readme=readme)
+    text = readme.read_text()
+    assert text.startswith(before + README_START + "\n") and text.endswith(README_END + after)
+    assert "old text" not in text and "| candle | reactnet-a | 65.00 ± 3.33 |" in text
+    assert "[lb/README.md](lb/README.md)" in text
+    once = text
+    write_leaderboards(res, tmp_path / "lb", ("md",), rep, readme=readme)
+    assert readme.read_text() == once
+
+
+def test_cli_leaderboard_formats_and_readme(setup, tmp_path):
+    res, rep = setup
+    out = tmp_path / "lb"
+    r = CliRunner().invoke(
+        cli,
+        ["leaderboard", "--results", str(res), "--out", str(out), "--reported", str(rep)]
+        + ["--format", "md", "--format", "html"],
+    )
+    assert r.exit_code == 0, r.output
+    assert (out / "index.html").exists() and (out / "README.md").exists()
+    assert not (out / "leaderboard.csv").exists()
+
+
+# ------------------------------------------------------------------ the repo's reported figures
+
+
+def test_repo_reported_csv_is_the_papers_figures():
+    rows = read_reported(default_reported())
+    assert len(rows) == 325  # every figure of paper_results.csv, one row each
+    primary = primary_reported(rows)  # raises on two primary figures for one key
+    known = set(SMALL12) | set(LARGE3) | {MEAN_SMALL, MEAN_LARGE}
+    assert {r["dataset"] for r in rows} == known
+    assert {r["row"] for r in rows} == set(PAPER_METHODS) | set(ABLATIONS) | {"tade"}
+    assert {r["backbone"] for r in rows} == {"reactnet-a", "bnext-tiny"}
+    assert all(0 <= float(r["value"]) <= 100 for r in rows)
+
+    def val(ds, row, metric="avg", bb="reactnet-a"):
+        return primary[(ds, row, bb)][metric].value
+
+    assert val("caltech101-lt10", "candle") == 55.31  # T1
+    assert val("cub200-lt10", "candle") == 42.94  # T1, not T9's 42.96 (kept as printed, not primary)
+    assert val("inat-lt", "candle") == 47.38  # T2, not T9's 43.53
+    assert val("inat-lt", "candle", "tail") == 46.35  # T9
+    assert val("cifar100-lt100", "dive_star") == 32.95
+    assert val(MEAN_SMALL, "candle[cd+alb]", "head") == 66.64  # T3
+    assert val("cifar10-lt100", "candle[cd]") == 43.85  # T10
+    assert val("dtd-lt10", "tade") == 27.98  # T8
+    assert val("cub200-lt10", "candle", bb="bnext-tiny") == 46.43  # T5
+    assert primary[("places-lt", "candle", "reactnet-a")]["avg"].setting.startswith("single-resolution")
+    t9 = [r for r in rows if r["table"] == "T9" and r["dataset"] == "inat-lt" and r["metric"] == "avg"]
+    assert [(r["value"], r["primary"]) for r in t9] == [("43.53", "0")]
+    in21k = [r for r in rows if r["table"] == "T7" and "21K" in r["setting"]]
+    assert len(in21k) == 13 and all(r["primary"] == "0" for r in in21k)
