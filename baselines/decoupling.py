@@ -215,9 +215,11 @@ def check_bn(bn: str) -> str:
 
 
 def freeze_all_but(model: nn.Module, params) -> list[nn.Parameter]:
-    """``requires_grad`` off for every parameter of ``model`` except ``params`` (returned as a list)."""
+    """``requires_grad`` off for every parameter of ``model`` except ``params`` (a list of tensors or of
+    optimiser param groups, returned as a list)."""
     params = list(params)
-    keep = {id(p) for p in params}
+    flat = [p for g in params for p in g["params"]] if params and isinstance(params[0], dict) else params
+    keep = {id(p) for p in flat}
     for p in model.parameters():
         p.requires_grad_(id(p) in keep)
     return params

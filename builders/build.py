@@ -210,6 +210,7 @@ def write_all(
             "class_counts": counts.tolist(),
             "source_keys": [pool.keys[int(i)] for i in idx],
             "files": files,
+            "num_bytes": sum((Path(tmp) / f).stat().st_size for f in files),
         }
     manifest["files"] = hash_files(tmp, [f for s in manifest["splits"].values() for f in s["files"]])
     train_counts = manifest["splits"]["train"]["class_counts"]

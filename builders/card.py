@@ -70,7 +70,12 @@ def card_metadata(manifest: dict[str, Any], spec_info: dict[str, Any]) -> dict[s
                     "dtype": {"class_label": {"names": {str(i): n for i, n in enumerate(names)}}},
                 },
             ],
-            "splits": [{"name": s, "num_examples": v["num_rows"]} for s, v in splits.items()],
+            "splits": [
+                {"name": s, "num_bytes": v.get("num_bytes", 0), "num_examples": v["num_rows"]}
+                for s, v in splits.items()
+            ],
+            "download_size": sum(v.get("num_bytes", 0) for v in splits.values()),
+            "dataset_size": sum(v.get("num_bytes", 0) for v in splits.values()),
         },
     }
 

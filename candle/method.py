@@ -60,7 +60,7 @@ from ltbench.candle.calibration import (
     fit_calibrated_teacher,
     teacher_name,
 )
-from ltbench.candle.config import CandleConfig
+from ltbench.candle.config import VARIANTS, CandleConfig
 from ltbench.candle.distill import AdversarialBalancer, candle_objective, ce_guide, kl_guide
 from ltbench.candle.teacher import MultiResTeacher
 from torch import nn
@@ -88,7 +88,7 @@ class IndexedSet(Dataset):
         return self.base[i][0], i
 
 
-@METHODS.register("candle")
+@METHODS.register("candle", variants=VARIANTS)
 class Candle(Method):
     Config = CandleConfig
     recipes = {

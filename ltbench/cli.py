@@ -227,7 +227,7 @@ def run(
                 results,
                 device,
                 resume,
-                packed,
+                packed=packed,
             )
             print_result(path)
             console.print(f"wrote [bold]{path}[/]")

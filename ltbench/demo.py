@@ -81,6 +81,7 @@ def run_demo(
         build(spec, ir, data_root)
         console.print(f"built [bold]{split}[/]")
     plan = demo_plan(seeds, only)
+    Path(results).mkdir(parents=True, exist_ok=True)
     failures: list[tuple[DemoRun, str]] = []
     timings: dict[str, float] = {}
     with make_progress() as prog:
@@ -112,6 +113,7 @@ def run_demo(
     console.print(f"demo: {len(plan) - len(failures)}/{len(plan)} runs in {time.perf_counter() - t0:.0f} s")
     if failures:
         log = Path(results) / "demo-failures.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text("\n".join(f"== {r.label} seed {r.seed}\n{tb}" for r, tb in failures), encoding="utf-8")
         raise LTBenchError(
             f"{len(failures)} demo run(s) failed: {', '.join(sorted({r.label for r, _ in failures}))}",

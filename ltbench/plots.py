@@ -92,7 +92,7 @@ def per_class_figure(dataset: str, entries: Sequence[Any]):
     ax2.set_ylabel("per-class accuracy (%)")
     ax2.set_ylim(0, 100)
     ax.set_title(f"{dataset}: per-class accuracy")
-    ax2.legend(fontsize=7, loc="upper right", ncol=2)
+    ax2.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.12, 1.0))
     return fig
 
 
@@ -100,7 +100,7 @@ def groups_figure(dataset: str, entries: Sequence[Any]):
     """Grouped bars of avg/head/medium/tail per entry; error bars = sample std over seeds; N/A groups blank."""
     plt = _plt()
     metrics = ("avg", "head", "medium", "tail")
-    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(entries) + 3), 4))
+    fig, ax = plt.subplots(figsize=(min(12, max(6, 0.6 * len(entries) + 5)), 4))
     width = 0.8 / len(entries)
     for i, e in enumerate(entries):
         stats = [e.stat(m) for m in metrics]
@@ -113,7 +113,7 @@ def groups_figure(dataset: str, entries: Sequence[Any]):
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 100)
     ax.set_title(f"{dataset}: head / medium / tail accuracy")
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 

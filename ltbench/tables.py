@@ -116,10 +116,10 @@ def pct(v: float | None) -> str:
 
 def results_table(results: list[dict], title: str) -> Table:
     t = Table(title=title)
-    for col in ("dataset", "method", "backbone", "seed", "avg", "head", "medium", "tail", "top1"):
-        t.add_column(
-            col, justify="right" if col in ("avg", "head", "medium", "tail", "top1", "seed") else "left"
-        )
+    for col in ("dataset", "method", "backbone", "seed"):
+        t.add_column(col, justify="right" if col == "seed" else "left")
+    for col in ("avg", "head", "medium", "tail", "top1", "ECE", "tail→head"):
+        t.add_column(col, justify="right")
     for r in results:
         m = r["metrics"]
         t.add_row(
@@ -127,7 +127,7 @@ def results_table(results: list[dict], title: str) -> Table:
             r["row"],
             r["backbone"],
             str(r["seed"]),
-            *(pct(m[k]) for k in ("avg", "head", "medium", "tail", "top1")),
+            *(pct(m.get(k)) for k in ("avg", "head", "medium", "tail", "top1", "ece", "tail_as_head")),
         )
     return t
 

@@ -66,9 +66,10 @@ DTD_CLASSES = _words(
     "sprinkled stained stratified striped studded swirly veined waffled woven wrinkled zigzagged"
 )
 FRUITS_CLASSES = _words(
-    "apple_6 apple_braeburn_1 apple_crimson_snow_1 apple_golden_1 apple_golden_2 apple_golden_3 apple_granny_smith_1 apple_hit_1 "
-    "apple_pink_lady_1 apple_red_1 apple_red_2 apple_red_3 apple_red_delicios_1 apple_red_yellow_1 apple_rotten_1 cabbage_white_1 "
-    "carrot_1 cucumber_1 cucumber_3 eggplant_violet_1 pear_1 pear_3 zucchini_1 zucchini_dark_1"
+    "apple_6 apple_braeburn_1 apple_crimson_snow_1 apple_golden_1 apple_golden_2 apple_golden_3 "
+    "apple_granny_smith_1 apple_hit_1 apple_pink_lady_1 apple_red_1 apple_red_2 apple_red_3 "
+    "apple_red_delicios_1 apple_red_yellow_1 apple_rotten_1 cabbage_white_1 carrot_1 cucumber_1 "
+    "cucumber_3 eggplant_violet_1 pear_1 pear_3 zucchini_1 zucchini_dark_1"
 )
 
 

@@ -80,7 +80,7 @@ def test_mean_std_delta_and_flags(setup):
     assert candle["tail (paper)"] == "82.67" and candle["Δ tail"] == "-37.67"
     assert candle["head (paper)"] == "—" and candle["Δ head"] == "—"
     assert candle["seeds"] == "3" and candle["flags"] == ""
-    assert candle["tail→head"] == "25.00 ± 0.00"
+    assert candle["tail→head"] == "25.00 ± 0.00" and candle["medium→head"] == "10.00 ± 0.00"
     tau = rows[("tau_norm", "reactnet-a")]
     assert tau["avg"] == "50.00 ± 0.00" and tau["Δ avg"] == "+28.28"
     assert tau["flags"] == "missing seeds 2" and tau["seeds"] == "2"
@@ -246,3 +246,62 @@ def test_repo_reported_csv_is_the_papers_figures():
     assert [(r["value"], r["primary"]) for r in t9] == [("43.53", "0")]
     in21k = [r for r in rows if r["table"] == "T7" and "21K" in r["setting"]]
     assert len(in21k) == 13 and all(r["primary"] == "0" for r in in21k)
+
+
+# ------------------------------------------------------------------ the demo's plan comes from the registry
+
+
+def test_demo_plan_follows_registry_meta():
+    from dataclasses import dataclass
+
+    from ltbench.demo import demo_plan
+    from ltbench.method import Method, TrainConfig
+    from ltbench.registry import METHODS
+
+    @dataclass
+    class VConfig(TrainConfig):
+        variant: str = "full"
+
+    class WithVariants(Method):
+        Config = VConfig
+
+    class Hidden(Method):
+        pass
+
+    METHODS.load()
+    METHODS.register("zz_variants", variants=("a", "full", "b"))(WithVariants)
+    METHODS.register("zz_hidden", demo=False)(Hidden)
+    try:
+        plan = demo_plan(seeds=2)
+        labels = [(r.label, r.seed) for r in plan]
+        assert (
+            ("zz_variants", 0) in labels
+            and ("zz_variants[a]", 1) in labels
+            and ("zz_variants[b]", 0) in labels
+        )
+        assert ("zz_variants[full]", 0) not in labels  # the default variant is the main row
+        assert not any(r.method == "zz_hidden" for r in plan)
+        assert ("ce", 0) in labels and ("ce", 1) in labels and ("ce", 2) not in labels
+        assert next(r for r in plan if r.label == "zz_variants[a]").sets == {"variant": "a"}
+        assert [r.label for r in demo_plan(1, only=["ce"])] == ["ce"]
+    finally:
+        METHODS._entries.pop("zz_variants")
+        METHODS._entries.pop("zz_hidden")
+
+
+@pytest.mark.slow
+def test_demo_end_to_end_with_ce(tmp_path, digits_data):
+    from ltbench.demo import run_demo
+
+    res, out = tmp_path / "results", tmp_path / "lb"
+    paths = run_demo(digits_data, res, out, only=["ce"], bench_dir=None)
+    assert paths[-1] == out / "README.md"
+    page = (out / "digits-lt10.md").read_text()
+    assert (
+        "| ce | reactnet-a-tiny |" in page
+        and "![per-class-digits-lt10](plots/per-class-digits-lt10.png)" in page
+    )
+    assert (out / "index.html").exists() and (out / "plots" / "groups-digits-lt10.svg").stat().st_size > 1000
+    first = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    write_leaderboards(res, out, ("md", "html"))
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == first

@@ -153,6 +153,35 @@ def test_nested_backbone_is_replaced_and_original_untouched():
         assert torch.equal(out(x).argmax(1), w(x).argmax(1))
 
 
+def test_cli_passes_packed_to_run_one(monkeypatch, digits_data, tmp_path):
+    from click.testing import CliRunner
+
+    import ltbench.run
+    from ltbench.cli import cli
+
+    seen = {}
+
+    def fake_run_one(*args, **kwargs):
+        seen.update(kwargs)
+        raise LTBenchError("stop", "")
+
+    monkeypatch.setattr(ltbench.run, "run_one", fake_run_one)
+    args = [
+        "run",
+        "--method",
+        "ce",
+        "--dataset",
+        "digits-lt10",
+        "--data",
+        str(digits_data),
+        "--packed",
+        "off",
+    ]
+    CliRunner().invoke(cli, args)
+    assert seen["packed"] == "off"
+
+
+@pytest.mark.slow
 def test_run_records_the_inference_path(digits_data, tmp_path):
     from ltbench.run import run_one
 

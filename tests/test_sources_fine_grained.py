@@ -296,6 +296,7 @@ def test_full_size_reproduces_table6(tmp_path, name):
     assert m["expected"]["train"] == train
     if name == "flowers102":
         assert m["splits"]["paper_test"]["num_rows"] == 1020
+        assert m["class_names"][0] == "pink primrose"  # torchvision's names for the 102 classes
     # both IRs build
     d100 = build(
         DATASETS.get(name), 110 - ir, tmp_path / "out", source_dir=tmp_path / "src", verify_checksums=False

@@ -47,6 +47,16 @@ def read_aircraft(opts: ReadOptions) -> SourceData:
     return SourceData(class_names=classes, pool=pools["trainval"], fixed={"test": pools["test"]}, notes=notes)
 
 
+BIBTEX = r"""
+@article{maji2013aircraft,
+  title={Fine-Grained Visual Classification of Aircraft},
+  author={Maji, Subhransu and Rahtu, Esa and Kannala, Juho and Blaschko, Matthew and Vedaldi, Andrea},
+  journal={arXiv:1306.5151},
+  year={2013}
+}
+"""
+
+
 AIRCRAFT = DATASETS.register("aircraft")(
     SourceSpec(
         name="aircraft",
@@ -64,6 +74,7 @@ AIRCRAFT = DATASETS.register("aircraft")(
         layout="ROOT/fgvc-aircraft-2013b/data/{images/*.jpg, variants.txt, images_variant_{trainval,test}.txt} "
         "(torchvision's layout: the official archive extracted into ROOT/); --download fetches it",
         pool_definition="variant-level trainval (6,667; 66-67 per class); n_max = mean = 66.67",
+        bibtex=BIBTEX,
         redistributable=False,
     )
 )

@@ -82,6 +82,16 @@ def read_caltech101(opts: ReadOptions) -> SourceData:
     )
 
 
+BIBTEX = r"""
+@inproceedings{feifei2004caltech101,
+  title={Learning Generative Visual Models from Few Training Examples: An Incremental Bayesian Approach Tested on 101 Object Categories},
+  author={Fei-Fei, Li and Fergus, Rob and Perona, Pietro},
+  booktitle={CVPR Workshop on Generative-Model Based Vision},
+  year={2004}
+}
+"""
+
+
 CALTECH101 = DATASETS.register("caltech101")(
     SourceSpec(
         name="caltech101",
@@ -101,6 +111,7 @@ CALTECH101 = DATASETS.register("caltech101")(
         "caltech-101.zip from data.caltech.edu (via torchvision)",
         pool_definition="30 images per folder (102 folders), drawn with a fixed seed (1234) from sorted file "
         "names, TFDS-style; the remaining 6,084 images are the test split",
+        bibtex=BIBTEX,
         redistributable=True,
     )
 )

@@ -58,6 +58,16 @@ def read_cars(opts: ReadOptions) -> SourceData:
     return SourceData(class_names=classes, pool=pools["train"], fixed={"test": pools["test"]}, notes=notes)
 
 
+BIBTEX = r"""
+@inproceedings{krause2013cars,
+  title={3D Object Representations for Fine-Grained Categorization},
+  author={Krause, Jonathan and Stark, Michael and Deng, Jia and Fei-Fei, Li},
+  booktitle={ICCV Workshop on 3D Representation and Recognition},
+  year={2013}
+}
+"""
+
+
 CARS = DATASETS.register("cars")(
     SourceSpec(
         name="cars",
@@ -78,6 +88,7 @@ CARS = DATASETS.register("cars")(
         "use the Kaggle copy, pytorch/vision#7545)",
         pool_definition="official train split (8,144; 24-68 per class); n_max = 49 (second-largest class), "
         "counts assigned in pool-count order",
+        bibtex=BIBTEX,
         redistributable=False,
     )
 )

@@ -11,8 +11,9 @@ integrity check (ltbench checks each file itself, or skips the check with ``--no
 Pool: the official training set; ``source_keys`` are indices into it in file order (``data_batch_1..5`` /
 ``train``), i.e. torchvision's and LDAM-DRW's ``targets`` index. n_max is LDAM's ``len(data) / C`` (5,000 /
 500), so the LT split is index-identical to LDAM-DRW's ``IMBALANCECIFAR10/100(imb_factor=1/IR,
-rand_number=seed)``. Test: the official test set, unchanged. Raw pixels are stored as PNG (lossless). CIFAR-100
-labels are the 100 fine labels.
+rand_number=seed)`` (LDAM's versions compute ``img_max`` with and without ``int()``; both give 5,000 / 500
+on the balanced official sets). Test: the official test set, unchanged. Raw pixels are stored as PNG
+(lossless). CIFAR-100 labels are the 100 fine labels.
 """
 
 from __future__ import annotations
@@ -75,20 +76,23 @@ def locate(opts: ReadOptions, tv_cls, title: str) -> Path:
     folder, archive = root / tv_cls.base_folder, root / tv_cls.filename
     if folder.is_dir():
         return folder
-    if archive.is_file():
-        return archive
-    if opts.download:
+    if (
+        opts.download
+    ):  # torchvision's downloader: a no-op when the archive is there (and intact, if verifying)
         from torchvision.datasets.utils import download_url
 
         root.mkdir(parents=True, exist_ok=True)
+        md5 = tv_cls.tgz_md5 if opts.verify_checksums else None
         try:
-            download_url(tv_cls.url, str(root), tv_cls.filename)
+            download_url(tv_cls.url, str(root), tv_cls.filename, md5)
         except Exception as e:  # network errors come in many types
             raise LTBenchError(
                 f"download of {tv_cls.url} failed: {type(e).__name__}: {e}",
                 f"download it by hand and put it at {archive}",
             ) from None
         return require(archive, f"{title} archive", f"download {tv_cls.url} by hand into {root}")
+    if archive.is_file():
+        return archive
     raise LTBenchError(
         f"{title} source not found: expected {archive} or its extracted folder {folder}/",
         f"put the official archive ({tv_cls.url}) in {root}, point --source-dir at its folder, "

@@ -76,6 +76,17 @@ def read_cub200(opts: ReadOptions) -> SourceData:
     )
 
 
+BIBTEX = r"""
+@techreport{wah2011cub,
+  title={The Caltech-UCSD Birds-200-2011 Dataset},
+  author={Wah, Catherine and Branson, Steve and Welinder, Peter and Perona, Pietro and Belongie, Serge},
+  institution={California Institute of Technology},
+  number={CNS-TR-2011-001},
+  year={2011}
+}
+"""
+
+
 CUB200 = DATASETS.register("cub200")(
     SourceSpec(
         name="cub200",
@@ -95,6 +106,7 @@ CUB200 = DATASETS.register("cub200")(
         "--download fetches it from data.caltech.edu",
         pool_definition="official train split (train_test_split.txt = 1): 5,994 images, 29-30 per class; "
         "n_max = 30 (the largest class)",
+        bibtex=BIBTEX,
         redistributable=False,
     )
 )

@@ -65,6 +65,16 @@ def read_dogs(opts: ReadOptions) -> SourceData:
     )
 
 
+BIBTEX = r"""
+@inproceedings{khosla2011dogs,
+  title={Novel Dataset for Fine-Grained Image Categorization},
+  author={Khosla, Aditya and Jayadevaprakash, Nityananda and Yao, Bangpeng and Fei-Fei, Li},
+  booktitle={CVPR Workshop on Fine-Grained Visual Categorization},
+  year={2011}
+}
+"""
+
+
 DOGS = DATASETS.register("dogs")(
     SourceSpec(
         name="dogs",
@@ -82,6 +92,7 @@ DOGS = DATASETS.register("dogs")(
         layout="ROOT/stanford_dogs/{Images/<wnid-name>/*.jpg, train_list.mat, test_list.mat} (images.tar and "
         "lists.tar extracted there, or the two .tar files themselves); --download fetches both",
         pool_definition="official train_list.mat: 100 images per class (12,000); n_max = 100",
+        bibtex=BIBTEX,
         redistributable=False,
     )
 )

@@ -54,6 +54,16 @@ def read_dtd(opts: ReadOptions) -> SourceData:
     )
 
 
+BIBTEX = r"""
+@inproceedings{cimpoi2014dtd,
+  title={Describing Textures in the Wild},
+  author={Cimpoi, Mircea and Maji, Subhransu and Kokkinos, Iasonas and Mohamed, Sammy and Vedaldi, Andrea},
+  booktitle={CVPR},
+  year={2014}
+}
+"""
+
+
 DTD_SPEC = DATASETS.register("dtd")(
     SourceSpec(
         name="dtd",
@@ -70,6 +80,7 @@ DTD_SPEC = DATASETS.register("dtd")(
         layout="ROOT/dtd/dtd/{images/<class>/*.jpg, labels/{train,val,test}1.txt} (torchvision's layout: "
         "dtd-r1.0.1.tar.gz extracted into ROOT/dtd/); --download fetches it (via torchvision)",
         pool_definition="partition 1 train + val (80 per class, 3,760); n_max = 80",
+        bibtex=BIBTEX,
         redistributable=False,
     )
 )

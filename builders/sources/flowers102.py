@@ -76,6 +76,16 @@ def read_flowers102(opts: ReadOptions) -> SourceData:
     )
 
 
+BIBTEX = r"""
+@inproceedings{nilsback2008flowers,
+  title={Automated Flower Classification over a Large Number of Classes},
+  author={Nilsback, Maria-Elena and Zisserman, Andrew},
+  booktitle={ICVGIP},
+  year={2008}
+}
+"""
+
+
 FLOWERS102 = DATASETS.register("flowers102")(
     SourceSpec(
         name="flowers102",
@@ -94,6 +104,7 @@ FLOWERS102 = DATASETS.register("flowers102")(
         "--download fetches them (via torchvision)",
         pool_definition="trnid + valid (20 per class, 2,040); n_max = 20; test = tstid (6,149), "
         "paper_test = valid (1,020, overlaps the pool)",
+        bibtex=BIBTEX,
         redistributable=False,
     )
 )

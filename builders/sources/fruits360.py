@@ -66,6 +66,19 @@ def read_fruits360(opts: ReadOptions) -> SourceData:
     )
 
 
+BIBTEX = r"""
+@article{muresan2018fruits,
+  title={Fruit recognition from images using deep learning},
+  author={Mure{\c{s}}an, Horea and Oltean, Mihai},
+  journal={Acta Universitatis Sapientiae, Informatica},
+  volume={10},
+  number={1},
+  pages={26--42},
+  year={2018}
+}
+"""
+
+
 FRUITS360 = DATASETS.register("fruits360")(
     SourceSpec(
         name="fruits360",
@@ -85,6 +98,7 @@ FRUITS360 = DATASETS.register("fruits360")(
         "fruits-360-original-size/fruits-360-original-size/ as in the Kaggle zip is found too); no download",
         pool_definition="the Training folder (6,231 images); n_max = the largest class (326 expected), counts "
         "assigned in pool-count order",
+        bibtex=BIBTEX,
         redistributable=True,
     )
 )

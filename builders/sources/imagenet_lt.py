@@ -41,6 +41,16 @@ def read_imagenet_lt(opts: ReadOptions) -> SourceData:
     return SourceData(class_names=names, pool=None, fixed=fixed_splits(base, lists, C, HINT), notes=notes)
 
 
+BIBTEX = r"""
+@inproceedings{liu2019oltr,
+  title={Large-Scale Long-Tailed Recognition in an Open World},
+  author={Liu, Ziwei and Miao, Zhongqi and Zhan, Xiaohang and Wang, Jiayun and Gong, Boqing and Yu, Stella X.},
+  booktitle={CVPR},
+  year={2019}
+}
+"""
+
+
 IMAGENET_LT = DATASETS.register("imagenet-lt")(
     SourceSpec(
         name="imagenet-lt",
@@ -59,6 +69,7 @@ IMAGENET_LT = DATASETS.register("imagenet-lt")(
         "train/<wnid>/*.JPEG, val/<wnid>/*.JPEG} (list paths are relative to this folder; symlinks to an "
         "ILSVRC-2012 tree are fine); no download",
         pool_definition="fixed OLTR lists: train 115,846 (1,280-5 per class), val 20,000, test 50,000",
+        bibtex=BIBTEX,
         redistributable=False,
     )
 )

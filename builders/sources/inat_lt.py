@@ -73,6 +73,16 @@ def read_inat_lt(opts: ReadOptions) -> SourceData:
     )
 
 
+BIBTEX = r"""
+@inproceedings{vanhorn2018inat,
+  title={The iNaturalist Species Classification and Detection Dataset},
+  author={Van Horn, Grant and Mac Aodha, Oisin and Song, Yang and Cui, Yin and Sun, Chen and Shepard, Alex and Adam, Hartwig and Perona, Pietro and Belongie, Serge},
+  booktitle={CVPR},
+  year={2018}
+}
+"""
+
+
 INAT_LT = DATASETS.register("inat-lt")(
     SourceSpec(
         name="inat-lt",
@@ -89,6 +99,7 @@ INAT_LT = DATASETS.register("inat-lt")(
         layout="ROOT/iNat2018/{train2018.json, val2018.json, train_val2018/<kingdom>/<id>/*.jpg} (or "
         "classifier-balancing's iNaturalist18_{train,val}.txt instead of the json files); no download",
         pool_definition="fixed: train2018 (437,513; 1,000-2 per class); test = val2018 (24,426)",
+        bibtex=BIBTEX,
         redistributable=False,
     )
 )

@@ -5,10 +5,12 @@ from Places365 train) and ``Places_LT_test.txt`` (36,500, 100 per class, the Pla
 Table 6 lists 7,300 test images: its test set is ``Places_LT_val``. ltbench's ``test`` split is therefore
 ``Places_LT_val`` (the paper's protocol) and the usual OLTR test set is written too, as ``oltr_test``.
 
-List paths (``train/airfield/00004851.jpg``, ``val/airfield/Places365_val_00003597.jpg``) are resolved under
-``ROOT/Places_LT/``; where that tree does not exist but Places365's own ``data_256/`` / ``val_256/`` do, they
-are mapped onto it (``train/<cat>/<f>`` → ``data_256/<c>/<cat>/<f>`` with ``<c>`` the category's first
-letter, ``val/<cat>/<f>`` → ``val_256/<f>``).
+List paths (``train/airfield/00004851.jpg``, ``val/airfield/Places365_val_00003597.jpg``; two-level
+categories joined by ``-``, e.g. ``train/apartment_building-outdoor/…``) follow Places365-Standard's "easy
+format" archive (``places365_standard/{train,val}/<category>/``) and are resolved under ``ROOT/Places_LT/``.
+Where that tree is absent but Places365's ``data_256/`` and ``val_256/`` are there, paths are mapped onto
+them (``train/<cat>/<f>`` → ``data_256/<c>/<cat with / for ->/<f>``, ``<c>`` its first letter;
+``val/<cat>/<f>`` → ``val_256/<f>``). Class names use ``/`` (``apartment_building/outdoor``) as Places365.
 """
 
 from __future__ import annotations
@@ -33,11 +35,12 @@ EXPECTED = {"train": 62500, "test": 7300, "oltr_test": 36500}
 
 def places365_path(rel: str) -> str:
     """A Places-LT list path on Places365's own ``data_256`` / ``val_256`` layout."""
-    top, rest = rel.split("/", 1)
-    if top == "train":
-        return f"data_256/{rest[0]}/{rest}"
-    if top == "val":
-        return f"val_256/{rest.rsplit('/', 1)[-1]}"
+    parts = rel.split("/")
+    if parts[0] == "train" and len(parts) == 3:
+        category = parts[1].replace("-", "/")
+        return f"data_256/{category[0]}/{category}/{parts[2]}"
+    if parts[0] == "val":
+        return f"val_256/{parts[-1]}"
     return rel
 
 
@@ -48,7 +51,7 @@ def read_places_lt(opts: ReadOptions) -> SourceData:
     lists = {s: read_list_file(base / name) for s, name in LISTS.items()}
     first = lists["train"][0][0] if lists["train"][0] else ""
     mapped = bool(first) and not (base / first).exists() and (base / "data_256").is_dir()
-    names = names_from_paths(*lists["train"], 365)
+    names = [n.replace("-", "/") for n in names_from_paths(*lists["train"], 365)]
     if mapped:
         lists = {s: ([places365_path(p) for p in paths], y) for s, (paths, y) in lists.items()}
     notes = {
@@ -61,6 +64,22 @@ def read_places_lt(opts: ReadOptions) -> SourceData:
     return SourceData(
         class_names=names, pool=None, fixed=fixed_splits(Path(base), lists, 365, HINT), notes=notes
     )
+
+
+BIBTEX = r"""
+@inproceedings{liu2019oltr,
+  title={Large-Scale Long-Tailed Recognition in an Open World},
+  author={Liu, Ziwei and Miao, Zhongqi and Zhan, Xiaohang and Wang, Jiayun and Gong, Boqing and Yu, Stella X.},
+  booktitle={CVPR},
+  year={2019}
+}
+@article{zhou2017places,
+  title={Places: A 10 Million Image Database for Scene Recognition},
+  author={Zhou, Bolei and Lapedriza, Agata and Khosla, Aditya and Oliva, Aude and Torralba, Antonio},
+  journal={TPAMI},
+  year={2017}
+}
+"""
 
 
 PLACES_LT = DATASETS.register("places-lt")(
@@ -79,10 +98,11 @@ PLACES_LT = DATASETS.register("places-lt")(
         "Scene Recognition, TPAMI (2017)",
         homepage="https://github.com/zhmiao/OpenLongTailRecognition-OLTR",
         layout="ROOT/Places_LT/{Places_LT_train.txt, Places_LT_val.txt, Places_LT_test.txt} beside the images "
-        "at the list paths (train/<category>/*.jpg, val/<category>/*.jpg) or Places365's data_256/ and "
-        "val_256/ in the same folder; no download",
+        "at the list paths (train/<category>/*.jpg, val/<category>/*.jpg: Places365-Standard's easy-format "
+        "places365_standard/ tree) or Places365's data_256/ and val_256/ in the same folder; no download",
         pool_definition="fixed OLTR lists: train 62,500 (4,980-5 per class); test = Places_LT_val (7,300, "
         "the paper's); oltr_test = Places_LT_test (36,500)",
+        bibtex=BIBTEX,
         redistributable=False,
     )
 )

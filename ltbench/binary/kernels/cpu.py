@@ -26,7 +26,7 @@ from pathlib import Path
 from ltbench.errors import LTBenchError
 
 HERE = Path(__file__).resolve().parent
-SOURCES = ("xnor_cpu.c", "xnor_cpu.h", "xnor_impl.h")
+SOURCES = ("xnor_cpu.c", "xnor_cpu.h", "xnor_impl.h", "xnor_math.h")
 ISAS = {"scalar": 0, "avx2": 1, "avx512": 2}
 ISA_NAMES = {v: k for k, v in ISAS.items()}
 PANEL = 32

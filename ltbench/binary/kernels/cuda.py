@@ -1,17 +1,142 @@
-"""Build (on a GPU machine, at first use) the CUDA XNOR extension and register its ops for ``cuda``."""
+"""Build (on a GPU machine, at first use) the CUDA XNOR extension and register its ops for ``cuda``.
+
+The extension (``xnor_cuda_kernels.cu`` + ``xnor_cuda_binding.cpp``) is compiled by
+``torch.utils.cpp_extension.load`` for the visible device's architecture (sm_80 or newer: the b1 AND-popc
+MMA), cached in torch's extension directory. It implements the same ``ltbench::`` custom ops as the CPU
+kernel, on the same packed tensors (int64 words, read as uint32), with the weights' OHWI ``rows`` in place of
+the CPU panels. Set ``LTBENCH_XNOR_CUDA=0`` to keep CUDA models on the float path.
+"""
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+SOURCES = ("xnor_cuda_kernels.cu", "xnor_cuda_binding.cpp")
+_lock = threading.Lock()
 _state: dict[str, object] = {}
+
+
+def nvcc_flags(capability: tuple[int, int]) -> list[str]:
+    arch = f"{capability[0]}{capability[1]}"
+    return ["-O3", "-std=c++17", f"-gencode=arch=compute_{arch},code=sm_{arch}", f"-I{HERE}"]
+
+
+def _build():
+    import torch
+    from torch.utils.cpp_extension import load
+
+    cap = torch.cuda.get_device_capability()
+    if cap < (8, 0):
+        raise RuntimeError(f"the b1 AND-popc MMA needs sm_80 or newer; this GPU is sm_{cap[0]}{cap[1]}")
+    return load(
+        name=f"ltbench_xnor_cuda_sm{cap[0]}{cap[1]}",
+        sources=[str(HERE / s) for s in SOURCES],
+        extra_cflags=["-O3", f"-I{HERE}"],
+        extra_cuda_cflags=nvcc_flags(cap),
+        extra_include_paths=[str(HERE)],
+        verbose=False,
+    )
 
 
 def status() -> tuple[bool, str]:
     """(True, "") when the CUDA kernels are built and registered; else (False, why)."""
     import torch
 
+    if os.environ.get("LTBENCH_XNOR_CUDA", "1") == "0":
+        return False, "LTBENCH_XNOR_CUDA=0"
     if not torch.cuda.is_available():
         return False, "no CUDA device"
-    return False, "CUDA kernel not built yet"
+    with _lock:
+        if "ext" not in _state and "error" not in _state:
+            try:
+                _state["ext"] = _build()
+                _register(_state["ext"])
+            except Exception as e:  # noqa: BLE001 — any build failure is reported, and auto stays on float
+                _state["error"] = f"CUDA XNOR kernel failed to build: {type(e).__name__}: {e}"[:500]
+    if "error" in _state:
+        return False, str(_state["error"])
+    return True, ""
+
+
+def ext():
+    ok, why = status()
+    if not ok:
+        raise RuntimeError(why)
+    return _state["ext"]
+
+
+def _register(module) -> None:
+    import torch
+
+    from ltbench.binary import ops
+    from ltbench.binary.pack import n_words
+
+    def wpop(tapsum: torch.Tensor, k: int) -> torch.Tensor:
+        return ((k - tapsum.sum(1)) // 2).to(torch.int32).contiguous()
+
+    def f32(t):
+        return None if t is None else t.contiguous().float()
+
+    @ops.sign_pack.register_kernel("cuda")
+    def _(x, bias=None):
+        x = x.contiguous().float()
+        out = torch.empty(*x.shape[:-1], n_words(x.shape[-1]), dtype=torch.int64, device=x.device)
+        module.sign_pack(x, f32(bias), out)
+        return out
+
+    def run(x_bits, rows, tapsum, c, n, kh, kw, stride, pad, **kw_):
+        tapsum = tapsum.contiguous().to(torch.int32)
+        module.conv(
+            x_bits.contiguous(), rows.contiguous(), tapsum, wpop(tapsum, kh * kw * c), c, n, kh, kw, stride, pad,
+            kw_.get("scale"), kw_.get("shift"), kw_.get("res"), kw_.get("res_pool", False), kw_.get("rp_b1"),
+            kw_.get("rp_slope"), kw_.get("rp_b2"), kw_.get("next_bias"), kw_.get("out_int"), kw_.get("out_f"),
+            kw_.get("out_bits"),
+        )  # fmt: skip
+
+    def out_hw(x_bits, kh, kw, stride, pad):
+        _, h, w, _ = x_bits.shape
+        return (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
+
+    @ops.xnor_conv.register_kernel("cuda")
+    def _(x_bits, rows, tapsum, c, n, kh, kw, stride, pad):
+        ho, wo = out_hw(x_bits, kh, kw, stride, pad)
+        out = torch.empty(x_bits.shape[0], ho, wo, n, dtype=torch.int32, device=x_bits.device)
+        run(x_bits, rows, tapsum, c, n, kh, kw, stride, pad, out_int=out)
+        return out
+
+    @ops.xnor_gemm.register_kernel("cuda")
+    def _(a_bits, rows, k, n):
+        m = a_bits.shape[0]
+        out = torch.empty(m, n, dtype=torch.int32, device=a_bits.device)
+        tapsum = torch.zeros(n, 1, dtype=torch.int32, device=a_bits.device)
+        tapsum += k - 2 * _row_pop(rows)[:, None]  # one tap: tapsum = K - 2*popc(row)
+        run(a_bits.reshape(1, m, 1, -1), rows, tapsum, k, n, 1, 1, 1, 0, out_int=out)
+        return out
+
+    @ops.xnor_conv_fused.register_kernel("cuda")
+    def _(x_bits, rows, tapsum, scale, shift, res, rp_b1, rp_slope, rp_b2, next_bias, c, n, kh, kw, stride,
+          pad, res_pool, want_bits):  # fmt: skip
+        ho, wo = out_hw(x_bits, kh, kw, stride, pad)
+        dev = x_bits.device
+        out = torch.empty(x_bits.shape[0], ho, wo, n, dtype=torch.float32, device=dev)
+        bits = torch.empty(
+            x_bits.shape[0], ho, wo, n_words(n) if want_bits else 0, dtype=torch.int64, device=dev
+        )
+        run(
+            x_bits, rows, tapsum, c, n, kh, kw, stride, pad, scale=f32(scale), shift=f32(shift), res=f32(res),
+            res_pool=res_pool, rp_b1=f32(rp_b1), rp_slope=f32(rp_slope), rp_b2=f32(rp_b2),
+            next_bias=f32(next_bias), out_f=out, out_bits=bits if want_bits else None,
+        )  # fmt: skip
+        return out, bits
+
+
+def _row_pop(rows):
+    """Popcount of each int64-word row (torch ops; GEMM weights have a single tap)."""
+    import torch
+
+    x = rows.contiguous().view(torch.uint8).to(torch.int32)
+    table = torch.tensor([bin(i).count("1") for i in range(256)], dtype=torch.int32, device=rows.device)
+    return table[x].reshape(rows.shape[0], -1).sum(1)

@@ -1,6 +1,7 @@
 /* XNOR-popcount CPU kernels: one translation unit, three instruction sets chosen at run time.
  * Built without -march=native: each ISA body is compiled under its own `#pragma GCC target`. */
 #include "xnor_cpu.h"
+#include "xnor_math.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -60,7 +60,7 @@ static void SFX(ukernel)(const uint64_t *const *ap, const uint64_t *w, int64_t k
     for (int j = 0; j < 8; j++) {
       uint64_t t[4];
       _mm256_storeu_si256((__m256i *)t, acc[j]);
-      for (int l = 0; l < 4; l++) dst[r * 64 + 4 * j + l] = kreal - 2 * (int32_t)t[l];
+      for (int l = 0; l < 4; l++) dst[r * 64 + 4 * j + l] = xnor_dot_xor(kreal, (int32_t)t[l]);
     }
   }
 }
@@ -75,7 +75,7 @@ static void SFX(ukernel)(const uint64_t *const *ap, const uint64_t *w, int64_t k
       const uint64_t *wk = w + k * XNOR_PANEL;
       for (int l = 0; l < XNOR_PANEL; l++) s[l] += __builtin_popcountll(av ^ wk[l]);
     }
-    for (int l = 0; l < XNOR_PANEL; l++) dst[r * 64 + l] = kreal - 2 * s[l];
+    for (int l = 0; l < XNOR_PANEL; l++) dst[r * 64 + l] = xnor_dot_xor(kreal, s[l]);
   }
 }
 #endif
@@ -92,7 +92,7 @@ static void SFX(epilogue)(const xnor_conv_args *p, int64_t m0, int64_t rows, int
     if (!p->out_f && !p->out_bits) continue;
     for (int64_t c = 0; c < nc; c++) {
       const float s = p->scale ? p->scale[n0 + c] : 1.0f, t = p->shift ? p->shift[n0 + c] : 0.0f;
-      y[c] = s * (float)d[c] + t;
+      y[c] = xnor_affine(d[c], s, t);
     }
     if (p->res) {
       const int64_t wo = m % p->Wo, ho = (m / p->Wo) % p->Ho, b = m / (p->Wo * p->Ho);
@@ -101,7 +101,7 @@ static void SFX(epilogue)(const xnor_conv_args *p, int64_t m0, int64_t rows, int
         const float *q01 = q00 + p->res_c, *q10 = q00 + p->res_w * p->res_c, *q11 = q10 + p->res_c;
         for (int64_t c = 0; c < nc; c++) {
           const int64_t rc = (n0 + c) % p->res_c;
-          y[c] += (((q00[rc] + q01[rc]) + q10[rc]) + q11[rc]) * 0.25f;
+          y[c] += xnor_pool4(q00[rc], q01[rc], q10[rc], q11[rc]);
         }
       } else {
         const float *q = p->res + ((b * p->res_h + ho) * p->res_w + wo) * p->res_c;
@@ -110,18 +110,15 @@ static void SFX(epilogue)(const xnor_conv_args *p, int64_t m0, int64_t rows, int
     }
     if (p->rp_slope) {
       const float *b1 = p->rp_b1 + n0, *a = p->rp_slope + n0, *b2 = p->rp_b2 + n0;
-      for (int64_t c = 0; c < nc; c++) {
-        const float v = y[c] + b1[c];
-        y[c] = (v > 0.0f ? v : a[c] * v) + b2[c];
-      }
+      for (int64_t c = 0; c < nc; c++) y[c] = xnor_rprelu(y[c], b1[c], a[c], b2[c]);
     }
     if (p->out_f) memcpy(p->out_f + m * p->N + n0, y, (size_t)nc * sizeof(float));
     if (p->out_bits) {
       uint64_t word = 0;
       if (p->next_bias) {
-        for (int64_t c = 0; c < nc; c++) word |= (uint64_t)((y[c] + p->next_bias[n0 + c]) < 0.0f) << c;
+        for (int64_t c = 0; c < nc; c++) word |= (uint64_t)xnor_bit(y[c] + p->next_bias[n0 + c]) << c;
       } else {
-        for (int64_t c = 0; c < nc; c++) word |= (uint64_t)(y[c] < 0.0f) << c;
+        for (int64_t c = 0; c < nc; c++) word |= (uint64_t)xnor_bit(y[c]) << c;
       }
       p->out_bits[m * nw + g] = word;
     }
@@ -237,9 +234,9 @@ static void SFX(pack)(const float *x, int64_t rows, int64_t C, const float *bias
       const int64_t c0 = 64 * i, nc = (C - c0 < 64) ? C - c0 : 64;
       uint64_t word = 0;
       if (bias) {
-        for (int64_t c = 0; c < nc; c++) word |= (uint64_t)((xr[c0 + c] + bias[c0 + c]) < 0.0f) << c;
+        for (int64_t c = 0; c < nc; c++) word |= (uint64_t)xnor_bit(xr[c0 + c] + bias[c0 + c]) << c;
       } else {
-        for (int64_t c = 0; c < nc; c++) word |= (uint64_t)(xr[c0 + c] < 0.0f) << c;
+        for (int64_t c = 0; c < nc; c++) word |= (uint64_t)xnor_bit(xr[c0 + c]) << c;
       }
       out[r * cw + i] = word;
     }

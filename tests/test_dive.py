@@ -1,0 +1,96 @@
+"""DiVE / DiVE*: power-normalised target, τ² factor, BSCE part (hand values), end to end per teacher."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+
+import pytest
+import torch
+from ltbench.baselines.dive import dive_loss, power_normalized_target
+
+
+def test_power_normalized_target_hand_value():
+    # τ = 2, t = (0, 2·ln 4): softmax(t/τ) = (0.2, 0.8); ^0.5 = (√0.2, √0.8) ∝ (1, 2) → (1/3, 2/3)
+    t = torch.tensor([[0.0, 2 * math.log(4.0)]])
+    assert power_normalized_target(t, 2.0, 0.5).tolist()[0] == pytest.approx([1 / 3, 2 / 3], rel=1e-6)
+    # p = 1 is the plain tempered softmax
+    assert power_normalized_target(t, 2.0, 1.0).tolist()[0] == pytest.approx([0.2, 0.8], rel=1e-6)
+
+
+def test_dive_loss_hand_value_with_tau_squared():
+    counts = [1, 3]  # π = (0.25, 0.75)
+    t = torch.tensor([[0.0, 2 * math.log(4.0)]])  # target (1/3, 2/3) at τ = 2, p = 0.5
+    s = torch.zeros(1, 2)  # softmax(s/τ) = (½, ½)
+    y = torch.tensor([0])
+    alpha, tau = 0.25, 2.0
+    kl = (1 / 3) * math.log((1 / 3) / 0.5) + (2 / 3) * math.log((2 / 3) / 0.5)
+    bsce = -math.log(0.25)  # CE((0,0) + log π, 0) = −log π_0
+    expect = (1 - alpha) * bsce + alpha * tau**2 * kl
+    assert dive_loss(s, t, y, counts, tau, 0.5, alpha).item() == pytest.approx(expect, rel=1e-6)
+    # the KL part vanishes when the student matches the power-normalised target: softmax(s/τ) = (1/3, 2/3)
+    s_match = torch.tensor([[0.0, tau * math.log(2.0)]])
+    only_bsce = (1 - alpha) * -math.log(0.25 / (0.25 + 0.75 * 4.0))  # exp(s₁) = exp(2 ln 2) = 4
+    assert dive_loss(s_match, t, y, counts, tau, 0.5, alpha).item() == pytest.approx(only_bsce, rel=1e-6)
+
+
+def test_dive_teacher_gets_no_gradient():
+    s = torch.zeros(2, 3, requires_grad=True)
+    t = torch.randn(2, 3, requires_grad=True)
+    dive_loss(s, t, torch.tensor([0, 1]), [5, 3, 1]).backward()
+    assert t.grad is None and s.grad is not None
+
+
+def _run(method, digits_data, tmp_path, **sets):
+    from ltbench.registry import BACKBONES
+    from ltbench.run import run_one
+
+    backbone = "reactnet-a-tiny" if "reactnet-a-tiny" in BACKBONES else "cnn-digits"
+    sets = {"epochs": "1", **{k: str(v) for k, v in sets.items()}}
+    path = run_one(method, "digits-lt10", backbone, 0, sets, data_root=digits_data, results=tmp_path)
+    return json.loads(path.read_text())
+
+
+def test_dive_with_bsce_teacher_end_to_end(digits_data, tmp_path):
+    res = _run("dive", digits_data, tmp_path, teacher="bsce")
+    teacher = res["records"]["dive_teacher"]
+    assert teacher["source"] == "bsce" and 0.0 <= teacher["avg"] <= 1.0
+    assert 0.0 <= res["metrics"]["avg"] <= 1.0
+
+
+def test_dive_with_balms_teacher_end_to_end(digits_data, tmp_path):
+    from ltbench.registry import METHODS
+
+    if "balms" not in METHODS:
+        pytest.skip("the balms baseline (issue 7, part A) is not registered yet")
+    res = _run("dive", digits_data, tmp_path, teacher_set="epochs=1")
+    teacher = res["records"]["dive_teacher"]
+    assert teacher["source"] == "balms" and teacher["config"]["epochs"] == 1
+    assert 0.0 <= res["metrics"]["avg"] <= 1.0
+
+
+def _candle_teacher_available() -> bool:
+    if importlib.util.find_spec("ltbench.candle.calibration") is None:
+        return False
+    from ltbench.candle import calibration
+
+    return hasattr(calibration, "fit_calibrated_teacher")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not _candle_teacher_available(), reason="CANDLE's fit_calibrated_teacher is not available yet"
+)
+def test_dive_star_with_candle_teacher_end_to_end(digits_data, tmp_path):
+    res = _run("dive_star", digits_data, tmp_path)
+    teacher = res["records"]["dive_teacher"]
+    assert teacher["source"] == "candle" and 0.0 <= teacher["avg"] <= 1.0
+    assert res["config"]["teacher"] == "candle"
+
+
+def test_unknown_teacher_is_a_user_error(digits_data, tmp_path):
+    from ltbench.errors import LTBenchError
+
+    with pytest.raises(LTBenchError, match="unknown DiVE teacher"):
+        _run("dive", digits_data, tmp_path, teacher="oracle")
