@@ -132,24 +132,20 @@ class TauNormConfig(TrainConfig):
 
 
 def classifier_stage_config(cfg: ClassifierStageConfig) -> TrainConfig:
-    """The ``TrainConfig`` of the classifier stage: the ``cls_*`` fields, no warm-up."""
-    return TrainConfig(
+    """The ``TrainConfig`` of the classifier stage: the ``cls_*`` fields, no warm-up; other shared fields
+    (momentum, amp, grad_clip, ...) as stage 1."""
+    return dataclasses.replace(
+        stage1_config(cfg),
         epochs=cfg.cls_epochs,
         batch_size=cfg.cls_batch_size,
         optimizer=cfg.cls_optimizer,
         lr=cfg.cls_lr,
-        momentum=cfg.momentum,
-        nesterov=cfg.nesterov,
         weight_decay=cfg.cls_weight_decay,
         schedule=cfg.cls_schedule,
         warmup_epochs=0.0,
         milestones=(),
-        gamma=cfg.gamma,
         sampler=cfg.cls_sampler,
         augment=cfg.cls_augment,
-        amp=cfg.amp,
-        grad_clip=cfg.grad_clip,
-        log_every=cfg.log_every,
     )
 
 
@@ -255,9 +251,7 @@ def train_classifier(
         return loss_fn(model.classifier(frozen_features(model, x, bn)), y)
 
     trainer = Trainer(task, cfg, stage)
-    trainer.fit(
-        {"model": model, **(extra_modules or {})}, params, step, task.train_set(augment=cfg.augment)
-    )
+    trainer.fit({"model": model, **(extra_modules or {})}, params, step, task.train_set(augment=cfg.augment))
     return trainer
 
 
@@ -345,7 +339,9 @@ class LWS(_Stage1Method):
     stages = "1: joint CE · 2: frozen backbone and fc, learn per-class scales s on s⊙(Wx+b) (5 ep)"
     sampler = "instance → class-aware (4/class)"
     test_time = "raw logits of s⊙(Wx+b)"
-    follows = "Kang et al. ICLR'20, facebookresearch/classifier-balancing (cls_lws.yaml, TauNormClassifier.py)"
+    follows = (
+        "Kang et al. ICLR'20, facebookresearch/classifier-balancing (cls_lws.yaml, TauNormClassifier.py)"
+    )
 
     def fit(self, task: Task) -> nn.Module:
         cfg = self.config
@@ -365,7 +361,7 @@ class LWS(_Stage1Method):
             cfg.cls_bn,
             "lws",
         )
-        task.records["lws_scales"] = [round(float(s), 6) for s in model.classifier.lws.scales]
+        task.records["lws_scales"] = [round(float(s), 6) for s in model.classifier.lws.scales.detach()]
         return model
 
 
@@ -401,10 +397,9 @@ class TauNorm(Method):
             keep, held = per_class_holdout(train_ds.labels, cfg.tau_holdout, task.seed)
             val_ds = LabelledSubset(task.eval_set("train"), held)
             train_ds = LabelledSubset(train_ds, keep)
-            counts = np.bincount(val_ds.labels, minlength=task.num_classes).tolist()
             source = (
-                f"held-out {cfg.tau_holdout:g} of each class of the LT train (seed {task.seed}; "
-                f"per-class counts {counts}), not used in stage 1"
+                f"held-out {cfg.tau_holdout:g} of each class of the LT train (seed {task.seed}), "
+                "not used in stage 1"
             )
         model = train_stage1(task, cfg, train_ds)
         feats, labels = extract_features(model, val_ds, task.device)
@@ -415,7 +410,8 @@ class TauNorm(Method):
         model.classifier = TauNormLinear(weight, taus[best]).to(task.device)
         task.records["tau_norm"] = {
             "tau": taus[best],
-            "val": source,
+            "val_source": source,
+            "val_counts": np.bincount(np.asarray(val_ds.labels), minlength=task.num_classes).tolist(),
             "grid": taus,
             "val_mean_class_acc": [round(a, 6) for a in accs],
         }

@@ -177,5 +177,5 @@ class MiSLAS(Method):
             "train" if s["shift_bn"] else "eval",
             "mislas",
         )
-        task.records["mislas"]["lws_scales"] = [round(float(v), 6) for v in model.classifier.lws.scales]
+        task.records["mislas"]["lws_scales"] = [round(float(v), 6) for v in model.classifier.lws.scales.detach()]
         return model

@@ -71,7 +71,16 @@ from ltbench.registry import METHODS
 from ltbench.trainer import Trainer
 
 PAPER = {"optimizer": "adam", "lr": 0.01, "weight_decay": 0.0, "schedule": "cosine", "epochs": 400}
-DIGITS = {"epochs": 40, "batch_size": 64, "calib_epochs": 30, "calib_batch_size": 64, "calib_lr": 0.05}
+# digits (demo scale, ≈40 s per run on 2 cores): fewer epochs, smaller batches, a gentler lr for the tiny
+# binary student; calibration long enough for a fresh head on ~250 images.
+DIGITS = {
+    "epochs": 50,
+    "batch_size": 32,
+    "lr": 0.002,
+    "calib_epochs": 30,
+    "calib_batch_size": 64,
+    "calib_lr": 0.05,
+}
 
 
 class IndexedSet(Dataset):

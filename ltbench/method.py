@@ -38,6 +38,12 @@ class TrainConfig:
     amp: bool = False
     grad_clip: float | None = None
     log_every: int = 0
+    schedule_by: str = "step"  # step | epoch (lr changes once per epoch, as ReActNet's LambdaLR)
+    weight_decay_rule: str = "all"  # all | conv (ReActNet: 4-d or 'conv' params only) | no_norm_bias
+    ema: float = 0.0  # EMA decay per step (0 = off); the EMA weights replace the model's at the end
+    sync_bn: bool = False  # SyncBatchNorm under torchrun (CUDA only)
+    tensorboard: bool = False  # scalars under <results>/.runs/.../tensorboard
+    weights: str | None = None  # backbone weights: a torchvision/timm weights name or a local file
 
 
 @dataclass

@@ -297,9 +297,7 @@ def test_baseline_uses_no_calibration(digits_data, tmp_path, tiny_encoder, monke
 
 def test_cache_teacher_reuses_features(digits_data, tmp_path, tiny_encoder, monkeypatch):
     monkeypatch.setenv("LTBENCH_CACHE", str(tmp_path / "cache"))
-    cfg = dataclasses.replace(
-        CandleConfig(), **FAST, cache_teacher=True, calib_augment=False, augment=False
-    )
+    cfg = dataclasses.replace(CandleConfig(), **FAST, cache_teacher=True, calib_augment=False, augment=False)
     task = tiny_task(digits_data, tmp_path)
     candle_method.Candle(cfg).fit(task)
     files = list((tmp_path / "cache" / "candle").glob("*.pt"))
@@ -311,3 +309,27 @@ def test_cache_teacher_reuses_features(digits_data, tmp_path, tiny_encoder, monk
     monkeypatch.setattr(calib, "teacher_accuracy", lambda *a: {})
     task2 = tiny_task(digits_data, tmp_path / "b")
     candle_method.Candle(cfg).fit(task2)
+
+
+def test_teacher_per_scale():
+    from types import SimpleNamespace
+
+    cfg = CandleConfig()
+    assert [calib.teacher_name(cfg, f) for f in ("digits", "small", "large")] == [
+        "digits",
+        "resnet152",
+        "efficientnetv2-m-in21k",
+    ]
+    assert calib.teacher_name(dataclasses.replace(cfg, teacher="resnet152"), "large") == "resnet152"
+
+    def task(family):
+        return SimpleNamespace(family=family, input_size=224)
+
+    assert calib.teacher_resolutions(cfg, task("small")) == (128, 224, 480)
+    assert calib.teacher_resolutions(cfg, task("large")) == (224,)  # Table 2 †
+    assert calib.teacher_resolutions(dataclasses.replace(cfg, multires_large=True), task("large")) == (
+        128,
+        224,
+        480,
+    )
+    assert calib.teacher_resolutions(dataclasses.replace(cfg, variant="cd+alb"), task("small")) == (224,)

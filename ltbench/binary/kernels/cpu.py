@@ -144,6 +144,8 @@ def lib() -> ctypes.CDLL:
             so.xnor_pack.restype = ctypes.c_int
             so.xnor_add_chain.argtypes = [_i]
             so.xnor_add_chain.restype = _i
+            so.xnor_peak.argtypes = [_i, _i]
+            so.xnor_peak.restype = _i
             _lib = so
     return _lib
 

@@ -21,7 +21,7 @@ _state: dict[str, object] = {}
 
 def nvcc_flags(capability: tuple[int, int]) -> list[str]:
     arch = f"{capability[0]}{capability[1]}"
-    return ["-O3", "-std=c++17", f"-gencode=arch=compute_{arch},code=sm_{arch}", f"-I{HERE}"]
+    return ["-O3", f"-gencode=arch=compute_{arch},code=sm_{arch}", f"-I{HERE}"]
 
 
 def _build():

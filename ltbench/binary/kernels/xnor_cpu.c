@@ -33,10 +33,40 @@
 #define SFX(name) name##_avx512
 #define XNOR_ISA_NOW 2
 #include "xnor_impl.h"
+/* Throughput probe for the benchmark: `iters` rounds of 12 independent 512-bit XOR + POPCNT + ADD chains;
+ * returns a checksum. Binary MACs done = iters * 12 * 512. */
+static int64_t peak_avx512(int64_t iters) {
+  __m512i x[12], acc[12];
+  const __m512i w = _mm512_set1_epi64(0x5555555555555555LL);
+  for (int i = 0; i < 12; i++) {
+    x[i] = _mm512_set1_epi64(i * 0x0101010101010101LL);
+    acc[i] = _mm512_setzero_si512();
+  }
+  for (int64_t it = 0; it < iters; it++) {
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; i++) {
+      x[i] = _mm512_xor_si512(x[i], w);
+      __asm__ volatile("" : "+v"(x[i]));
+      acc[i] = _mm512_add_epi64(acc[i], _mm512_popcnt_epi64(x[i]));
+    }
+  }
+  int64_t sum = 0;
+  for (int i = 0; i < 12; i++) sum += _mm512_reduce_add_epi64(acc[i]);
+  return sum;
+}
 #undef SFX
 #undef XNOR_ISA_NOW
 #pragma GCC pop_options
 #endif
+
+int64_t xnor_peak(int64_t iters, int64_t isa) {
+#if XNOR_X86
+  if (isa == XNOR_ISA_AVX512 && xnor_isa_supported(isa)) return peak_avx512(iters);
+#endif
+  (void)iters;
+  (void)isa;
+  return -1;
+}
 
 int xnor_isa_supported(int64_t isa) {
   if (isa == XNOR_ISA_SCALAR) return 1;
@@ -104,12 +134,18 @@ int xnor_pack(const float *x, int64_t rows, int64_t C, const float *bias, uint64
 }
 
 int64_t xnor_add_chain(int64_t n) {
-  volatile int64_t sink;
+  /* n dependent 1-cycle adds (8 per loop iteration, so loop overhead hides under the chain): n cycles. */
   int64_t v = 0;
-  for (int64_t i = 0; i < n; i++) {
+  for (int64_t i = 0; i < n; i += 8) {
+#if XNOR_X86
+    __asm__ volatile("add %1, %0\n\tadd %1, %0\n\tadd %1, %0\n\tadd %1, %0\n\t"
+                     "add %1, %0\n\tadd %1, %0\n\tadd %1, %0\n\tadd %1, %0"
+                     : "+r"(v)
+                     : "r"(i));
+#else
     v += i;
     __asm__ volatile("" : "+r"(v));
+#endif
   }
-  sink = v;
-  return sink;
+  return v;
 }

@@ -45,4 +45,6 @@ int xnor_pack(const float *x, int64_t rows, int64_t C, const float *bias, uint64
               int64_t nthreads, int64_t isa);
 /* Timing helper for the benchmark: cycles of a dependent 64-bit add chain of n steps (for clock estimation). */
 int64_t xnor_add_chain(int64_t n);
+/* Throughput probe: iters x 12 x 512 binary MACs on the AVX-512 path (-1 if unavailable). */
+int64_t xnor_peak(int64_t iters, int64_t isa);
 #endif

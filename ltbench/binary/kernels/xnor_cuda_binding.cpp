@@ -1,5 +1,5 @@
 // torch binding of the CUDA XNOR kernels (built by torch.utils.cpp_extension on a GPU machine).
-#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAStream.h>
 #include <torch/extension.h>
 
 #include <cstdint>
@@ -57,7 +57,7 @@ void conv(at::Tensor x, at::Tensor w, at::Tensor tapsum, at::Tensor wpop, int64_
   a.rp_b1 = ptr<const float>(rp_b1), a.rp_slope = ptr<const float>(rp_slope), a.rp_b2 = ptr<const float>(rp_b2);
   a.next_bias = ptr<const float>(next_bias);
   a.out_int = ptr<int32_t>(out_int), a.out_f = ptr<float>(out_f), a.out_bits = ptr<unsigned long long>(out_bits);
-  const int rc = xnor_cuda_conv(&a, at::cuda::getCurrentCUDAStream());
+  const int rc = xnor_cuda_conv(&a, c10::cuda::getCurrentCUDAStream().stream());
   TORCH_CHECK(rc == 0, "xnor_cuda_conv failed with code ", rc);
 }
 
@@ -67,7 +67,7 @@ void sign_pack(at::Tensor x, std::optional<at::Tensor> bias, at::Tensor out) {
   const int64_t C = x.size(-1);
   const int rc = xnor_cuda_sign_pack(x.data_ptr<float>(), x.numel() / C, C, ptr<const float>(bias),
                                      reinterpret_cast<uint32_t *>(out.data_ptr()), out.size(-1) * 2,
-                                     at::cuda::getCurrentCUDAStream());
+                                     c10::cuda::getCurrentCUDAStream().stream());
   TORCH_CHECK(rc == 0, "xnor_cuda_sign_pack failed with code ", rc);
 }
 

@@ -1,0 +1,295 @@
+"""XNOR-popcount CPU kernels vs torch fp32, measured in one run (research note kernels.md §5, targets C1–C4).
+
+C1  GEMM on packed inputs (S1–S7): bMAC/cycle/core, % of the measured XOR+POPCNT+ADD limit, × torch fp32 matmul
+C2  full binary conv op (sign-pack + bit im2col + GEMM + fused α·BN, residual, RPReLU, next sign bits),
+    float in → float + bits out, × the torch fp32 ops it replaces (best of NCHW and channels_last)
+C3  whole ReActNet-A-224, batch 1, × torch fp32 eager (as trained, and with pre-binarised weights) and
+    × torch.compile (inductor)
+C4  the 32×32 variant (stem stride 1), batch 128, × the same baselines
+
+Every integer result is checked equal to the fp32 result (sums of ±1 below 2^24 are exact in fp32) before
+timing; whole networks must give the same argmax. Prints a table and writes
+``benchmarks/results/<device-slug>.json``. Usage: ``python benchmarks/bench_kernels.py [--threads 1 2]
+[--no-compile] [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ltbench.binary import ops, pack
+from ltbench.binary.kernels import cpu
+from ltbench.binary.packed import PackedReActNet
+
+ROOT = Path(__file__).resolve().parent
+SHAPES = {  # M per image, N, K (research note §3); batch in the second element
+    "S1": ((3136, 128, 1152), 1),
+    "S2": ((784, 256, 2304), 1),
+    "S3": ((196, 512, 4608), 8),
+    "S4": ((196, 512, 512), 8),
+    "S5": ((49, 1024, 9216), 8),
+    "S6": ((12544, 32, 288), 1),
+    "S7": ((784, 256, 128), 1),
+}
+CONVS = [  # name, Cin, Cout, input H (224 net), kernel, stride
+    ("block2 3x3 s2", 64, 64, 112, 3, 2),
+    ("block3 3x3", 128, 128, 56, 3, 1),
+    ("block5 3x3", 256, 256, 28, 3, 1),
+    ("block7 3x3", 512, 512, 14, 3, 1),
+    ("block7 1x1", 512, 512, 14, 1, 1),
+    ("block13 3x3", 1024, 1024, 7, 3, 1),
+]
+
+
+def timeit(fn, budget: float = 0.6, min_runs: int = 3, max_runs: int = 25) -> float:
+    """Median seconds per call after one warm-up call, running until ``budget`` s or ``max_runs``."""
+    fn()
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < min_runs or (len(times) < max_runs and time.perf_counter() - start < budget):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def clock_ghz() -> float:
+    """Core clock from a chain of dependent adds (1 cycle each), median of 5."""
+    lib, n = cpu.lib(), 50_000_000
+    vals = []
+    for _ in range(5):
+        t = time.perf_counter()
+        lib.xnor_add_chain(n)
+        vals.append(n / (time.perf_counter() - t) / 1e9)
+    return statistics.median(vals)
+
+
+def peak_bmac_per_cycle(ghz: float) -> float | None:
+    """Single-thread XOR+POPCNT+ADD throughput (AVX-512), in binary MACs per cycle."""
+    if not cpu.supported("avx512"):
+        return None
+    lib, iters = cpu.lib(), 2_000_000
+    lib.xnor_peak(1000, 2)
+    best = 0.0
+    for _ in range(5):
+        t = time.perf_counter()
+        lib.xnor_peak(iters, 2)
+        best = max(best, iters * 12 * 512 / (time.perf_counter() - t) / (ghz * 1e9))
+    return best
+
+
+def device_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def case(cases, cid, shape, threads, ours, baseline, base_s, **extra):
+    row = {"id": cid, "shape": shape, "threads": threads, "ours_s": ours, "baseline": baseline}
+    row |= {"baseline_s": base_s, "ratio": base_s / ours, **extra}
+    cases.append(row)
+    more = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in extra.items())
+    print(f"{cid:3} {threads}T {shape:38} ours {ours * 1e3:9.3f} ms  {baseline:32} {base_s * 1e3:9.2f} ms"
+          f"  ×{base_s / ours:6.1f}  {more}", flush=True)  # fmt: skip
+
+
+def bench_gemm(cases, threads, ghz, peak, quick):
+    g = torch.Generator().manual_seed(0)
+    for sid, ((m1, n, k), batch) in SHAPES.items():
+        if quick and sid not in ("S1", "S3"):
+            continue
+        m = m1 * batch
+        a = pack.sign_pm1(torch.randn(m, k, generator=g))
+        w = pack.sign_pm1(torch.randn(n, k, generator=g))
+        ab, pw = ops.sign_pack(a), pack.pack_linear(w)
+        wt = w.T.contiguous()
+        base = a @ wt
+        out = ops.xnor_gemm(ab, pw.panels, k, n)
+        assert torch.equal(out.float(), base), f"{sid}: kernel differs from the fp32 result"
+        t_ours = timeit(lambda ab=ab, pw=pw, k=k, n=n: ops.xnor_gemm(ab, pw.panels, k, n))
+        t_base = timeit(lambda a=a, wt=wt: a @ wt)
+        rate = m * n * k / t_ours / (ghz * 1e9) / threads
+        extra = {"bmac_per_cycle_core": rate}
+        if peak:
+            extra["pct_of_limit"] = 100 * rate / peak
+        case(cases, "C1", f"{sid} {m}x{n}x{k}", threads, t_ours, "torch-fp32-matmul", t_base, **extra)
+
+
+def bench_conv(cases, threads, quick, batch: int = 1):
+    g = torch.Generator().manual_seed(1)
+    for name, c, co, h, k, s in CONVS:
+        if not quick or name in ("block3 3x3", "block7 3x3"):
+            conv_case(cases, threads, g, batch, name, c, co, h, k, s)
+
+
+def conv_case(cases, threads, g, batch, name, c, co, h, k, s):
+    pad = k // 2
+    x = torch.randn(batch, c, h, h, generator=g)
+    wt = torch.randn(co, c, k, k, generator=g) * 1e-3
+    pw = pack.pack_conv(wt, s, pad)
+    w_eff = pack.sign_pm1(wt) * pw.alpha.view(-1, 1, 1, 1)
+    bn = [torch.randn(co, generator=g) * 0.1, torch.rand(co, generator=g) + 0.5]
+    gamma, beta = torch.rand(co, generator=g) + 0.5, torch.randn(co, generator=g) * 0.1
+    b_sign, b_in, slope, b_out, b_next = (torch.randn(n, generator=g) * 0.1 for n in (c, co, co, co, co))
+    inv = torch.rsqrt(bn[1] + 1e-5)
+    scale, shift = gamma * inv * pw.alpha, beta - bn[0] * gamma * inv
+    ho = (h + 2 * pad - k) // s + 1
+
+    def torch_ops(xx, rr, w_eff=w_eff):
+        xs = torch.where(xx + b_sign.view(1, -1, 1, 1) < 0, -1.0, 1.0)
+        y = F.conv2d(xs, w_eff, stride=s, padding=pad)
+        y = F.batch_norm(y, bn[0], bn[1], gamma, beta, False, 0.0, 1e-5)
+        y = y + (F.avg_pool2d(rr, 2) if s == 2 else rr)
+        return F.prelu(y + b_in.view(1, -1, 1, 1), slope) + b_out.view(1, -1, 1, 1)
+
+    res = x  # every case keeps the width (Cout = Cin): the block input is the shortcut
+    x_cl, res_cl = x.to(memory_format=torch.channels_last), res.to(memory_format=torch.channels_last)
+    w_cl = w_eff.to(memory_format=torch.channels_last)
+    x_nhwc = x.permute(0, 2, 3, 1).contiguous()
+    res_nhwc = res.permute(0, 2, 3, 1).contiguous()
+
+    def ours():
+        bits = ops.sign_pack(x_nhwc, b_sign)
+        return ops.xnor_conv_fused(
+            bits, pw.panels, pw.tapsum, scale, shift, res_nhwc, b_in, slope, b_out, b_next,
+            c, co, k, k, s, pad, s == 2, True,
+        )  # fmt: skip
+
+    y_ours, _ = ours()
+    y_ref = torch_ops(x, res)
+    torch.testing.assert_close(y_ours, y_ref.permute(0, 2, 3, 1), rtol=1e-4, atol=1e-3)
+    t_ours = timeit(ours)
+    t_nchw = timeit(lambda: torch_ops(x, res))
+    t_cl = timeit(lambda: torch_ops(x_cl, res_cl, w_cl))
+    best, which = min((t_nchw, "nchw"), (t_cl, "channels_last"))
+    shape = f"{name} b{batch} {c}->{co} {h}²→{ho}²"
+    case(cases, "C2", shape, threads, t_ours, f"torch-fp32-conv+bn+add+rprelu ({which})", best)
+
+
+def prebinarized(model: nn.Module) -> nn.Module:
+    """The float model with each BinaryConv2d's α·sign(W) computed once (a plain conv): the fairest eager."""
+    from ltbench.binary.layers import BinaryConv2d
+
+    out = copy.deepcopy(model)
+    for name, mod in list(out.named_modules()):
+        if isinstance(mod, BinaryConv2d):
+            conv = nn.Conv2d(
+                mod.in_channels, mod.out_channels, mod.kernel_size, mod.stride, mod.padding, bias=False
+            )
+            conv.weight.data = mod.effective_weight().detach().clone()
+            parent, _, attr = name.rpartition(".")
+            setattr(out.get_submodule(parent) if parent else out, attr, conv)
+    return out.eval()
+
+
+def _randomized(stem_stride: int) -> nn.Module:
+    from ltbench.backbones import create_backbone
+
+    torch.manual_seed(0)
+    m = create_backbone("reactnet-a", 1000, 3, stem_stride=stem_stride)
+    for mod in m.modules():
+        if isinstance(mod, nn.BatchNorm2d):
+            mod.running_mean.normal_(0, 0.5)
+            mod.running_var.uniform_(0.5, 2.0)
+    for n, p in m.named_parameters():
+        if ".bias" in n and "bn" not in n and "classifier" not in n:
+            p.data.normal_(0, 0.1)
+    return m.eval()
+
+
+def bench_network(cases, threads, cid, size, batch, stem_stride, use_compile, compiled):
+    model = _randomized(stem_stride)
+    x = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(5))
+    packed = PackedReActNet(model)
+    pre = prebinarized(model)
+    with torch.no_grad():
+        ref = model(x)
+        assert torch.equal(packed(x).argmax(1), ref.argmax(1)), f"{cid}: packed predictions differ"
+        budget = 2.0
+        t_ours = timeit(lambda: packed(x), budget=budget)
+        shape = f"ReActNet-A {size}² b{batch} stem s{stem_stride}"
+        t_eager = timeit(lambda: model(x), budget=budget, min_runs=2)
+        case(cases, cid, shape, threads, t_ours, "torch-fp32-eager", t_eager)
+        t_pre = timeit(lambda: pre(x), budget=budget, min_runs=2)
+        case(cases, cid, shape, threads, t_ours, "torch-fp32-eager-prebinarized", t_pre)
+        if use_compile:
+            key = (cid, size, batch)
+            if key not in compiled:
+                t0 = time.perf_counter()
+                compiled[key] = torch.compile(pre)
+                compiled[key](x)
+                print(f"    (torch.compile took {time.perf_counter() - t0:.0f} s)", flush=True)
+            fn = compiled[key]
+            assert torch.equal(fn(x).argmax(1), ref.argmax(1))
+            t_comp = timeit(lambda: fn(x), budget=budget, min_runs=2)
+            case(cases, cid, shape, threads, t_ours, "torch-fp32-compile(prebinarized)", t_comp)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--no-compile", action="store_true", help="Skip the torch.compile baselines.")
+    ap.add_argument("--quick", action="store_true", help="Fewer shapes (a smoke run).")
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    if not cpu.available():
+        sys.exit("error: the XNOR CPU kernel cannot build here (no C compiler) — nothing to benchmark")
+    t_start = time.perf_counter()
+    name, isa = device_name(), cpu.current_isa()
+    ghz = clock_ghz()
+    peak = peak_bmac_per_cycle(ghz)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    print(f"device: {name} · path {isa} · {ghz:.2f} GHz (add chain) · XOR+POPCNT+ADD limit "
+          f"{peak or float('nan'):.0f} bMAC/cycle/core · torch {torch.__version__} · load {load}", flush=True)  # fmt: skip
+    cases: list[dict] = []
+    compiled: dict = {}
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        bench_gemm(cases, threads, ghz, peak, args.quick)
+        bench_conv(cases, threads, args.quick)
+        bench_network(cases, threads, "C3", 224, 1, 2, not args.no_compile, compiled)
+        if not args.quick:
+            bench_network(cases, threads, "C4", 32, 128, 1, not args.no_compile, compiled)
+    result = {
+        "device": name,
+        "threads": args.threads,
+        "path": isa,
+        "clock_ghz": ghz,
+        "limit_bmac_per_cycle_core": peak,
+        "load_average_at_start": load,
+        "versions": {"torch": torch.__version__, "python": platform.python_version()},
+        "cases": cases,
+        "wall_s": time.perf_counter() - t_start,
+    }
+    out = args.out or ROOT / "results" / f"{slug(name)}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=1) + "\n")
+    tmp.replace(out)
+    print(f"wrote {out} ({result['wall_s']:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
