@@ -44,6 +44,7 @@ from torch import nn
 from torch.func import functional_call
 from torch.utils.data import DataLoader
 
+from ltbench import distributed as dist
 from ltbench.data import num_workers
 from ltbench.errors import LTBenchError
 from ltbench.method import Method, Task
@@ -298,6 +299,7 @@ class BALMS(Method):
             "cls_iterations": 0,
             "cls_epochs": 20,
         },
+        "binary/large": {"meta_batch_size": 1024, "meta_init_pow": 0.1, "meta_lr": 0.001},
         "binary/digits": {**DIGITS},
     }
     stages = "1: joint CE · 2: frozen backbone, re-initialised classifier, balanced softmax + meta sampler"
@@ -308,6 +310,11 @@ class BALMS(Method):
     def fit(self, task: Task) -> nn.Module:
         cfg = self.config
         bn = check_bn(cfg.cls_bn)
+        if cfg.cls_meta_sampler and dist.world_size() > 1:
+            raise LTBenchError(
+                "balms's meta sampler runs in a single process (its draws and updates are not sharded)",
+                "run balms without torchrun, or set --set cls_meta_sampler=false",
+            )
         train = task.train_set(augment=cfg.augment)
         s1 = cfg
         if cfg.iterations:

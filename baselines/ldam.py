@@ -15,8 +15,8 @@ Follows kaidic/LDAM-DRW (``losses.py``, ``cifar_train.py``, ``models/resnet_cifa
 - Recipe (official, CIFAR ResNet-32): 200 epochs, batch 128, SGD m0.9, lr 0.1, wd 2e-4, linear warm-up over
   5 epochs, lr × 0.01 for epoch > 160 and × 1e-4 for epoch > 180 (0-based epochs: milestones 161, 181).
   The repository holds only the CIFAR script, so every family uses it (``official``). ``binary`` is the
-  CANDLE paper's protocol (Adam, no weight decay, cosine from lr 0.01) with the method's 200 epochs; DRW's
-  switch stays at 0.8 of training.
+  CANDLE paper's protocol (App. D/G: Adam, no weight decay, cosine from lr 0.01, 400 epochs, batch 256);
+  DRW's switch stays at 0.8 of training (epoch 320).
 
 Registered rows: ``ldam_drw`` (the paper's method) and ``cb_focal`` (class-balanced focal loss, the
 official ``--loss_type Focal --train_rule Reweight`` baseline). Any other combination is one ``--set`` away
@@ -137,9 +137,9 @@ BINARY = {
     "schedule": "cosine",
     "warmup_epochs": 0,
     "milestones": (),
-    "epochs": 200,
-    "batch_size": 128,
-    "drw_epoch": 160,
+    "epochs": 400,
+    "batch_size": 256,
+    "drw_epoch": 320,
 }
 DIGITS = {
     "optimizer": "adam",

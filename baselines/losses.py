@@ -5,6 +5,9 @@
 - Label-aware smoothing (MiSLAS stage 2, CANDLE calibration): per-class ε_y between ε_head and ε_tail by
   the concave (sin) rule; loss = (1−ε_y)(−log p_y) + ε_y · mean_k(−log p_k) — the ε mass covers all K classes.
 - Soft-target distillation (ReActNet, DiVE, CANDLE): KL(p_T ‖ p_S) with temperature, batch mean.
+- mixup (MiSLAS stage 1): one λ ~ Beta(α, α) per batch; loss λ·CE(z, y_a) + (1−λ)·CE(z, y_b).
+- Meta sampler pieces (BALMS): hard Gumbel-softmax with explicit noise (straight-through sample) and the
+  sample-weighted loss mean_b Σ_i ℓ_b·onehot_bi·st_bi of ``data/MetaSampler.py``.
 """
 
 from __future__ import annotations

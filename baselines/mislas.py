@@ -136,6 +136,7 @@ class MiSLAS(Method):
         },
         "official/digits": {**DIGITS},
         "binary": {**BINARY_STAGE1, **BINARY_CLS},
+        "binary/large": {"mixup_alpha": 0.2},
         "binary/digits": {**DIGITS},
     }
     stages = (
@@ -177,5 +178,7 @@ class MiSLAS(Method):
             "train" if s["shift_bn"] else "eval",
             "mislas",
         )
-        task.records["mislas"]["lws_scales"] = [round(float(v), 6) for v in model.classifier.lws.scales.detach()]
+        task.records["mislas"]["lws_scales"] = [
+            round(float(v), 6) for v in model.classifier.lws.scales.detach()
+        ]
         return model

@@ -21,7 +21,7 @@ Hyper-parameters (``sh/``): CIFAR-100-LT ResNet-32 (every IR): α 0.01, β γ 1,
 0.05 m0.9 wd 5e-4, batch 128, 400 epochs, warm-up lr·(e+1)/10 for e ≤ 10, ×0.1 for e > 320, ×0.01 for e > 360
 (``official``, also used for the ``small`` family). ImageNet-LT R50: α 0.05, T 0.2, K 8192, dim 128, lr 0.02,
 cosine after a 10-epoch warm-up, 400 epochs (``official/large``; iNat's wd 1e-4 is not separated).
-``binary``: the CANDLE protocol (Adam, no weight decay, cosine from lr 0.01) with PaCo's 400 epochs and the
+``binary``: the CANDLE protocol (App. D/G: Adam, no weight decay, cosine from lr 0.01, 400 epochs, batch 256) and the
 family's α/T/K/dim.
 
 Views: query = the family's training augmentation + AutoAugment(CIFAR-10 policy) + Cutout(size/2) (small),
@@ -244,7 +244,7 @@ BINARY = {
     "warmup_epochs": 0,
     "milestones": (),
     "epochs": 400,
-    "batch_size": 128,
+    "batch_size": 256,
 }
 
 

@@ -36,7 +36,7 @@ jitter p .8, 3×3 blur p .2.
 
 Recipes: ``official`` = CIFAR-100-LT ResNet-32 (200 epochs, batch 128, SGD Nesterov m0.9 lr 0.1 wd 5e-4,
 5-epoch warm-up, ×0.1 at 160 and 180); ``official/large`` = ImageNet-LT (180 epochs, batch 64, lr 0.025,
-cosine). ``binary`` = CANDLE's protocol (Adam, no wd, cosine from lr 0.01) with TADE's 200 epochs; the test-time
+cosine). ``binary`` = CANDLE's protocol (App. D/G: Adam, no wd, cosine from lr 0.01, 400 epochs, batch 256); the test-time
 step keeps SADE's own SGD settings (it is part of the method, not of the backbone's training).
 Training augmentation is the family's (SADE's CIFAR adds a 15° rotation; the digits one rotates 10°).
 """
@@ -249,8 +249,8 @@ class TADE(Method):
             "schedule": "cosine",
             "warmup_epochs": 0,
             "milestones": (),
-            "epochs": 200,
-            "batch_size": 128,
+            "epochs": 400,
+            "batch_size": 256,
         },
         "binary/large": {"tta_lr": 0.025},
         "binary/digits": DIGITS,

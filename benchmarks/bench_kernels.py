@@ -4,13 +4,13 @@ C1  GEMM on packed inputs (S1–S7): bMAC/cycle/core, % of the measured XOR+POPC
 C2  full binary conv op (sign-pack + bit im2col + GEMM + fused α·BN, residual, RPReLU, next sign bits),
     float in → float + bits out, × the torch fp32 ops it replaces (best of NCHW and channels_last)
 C3  whole ReActNet-A-224, batch 1, × torch fp32 eager (as trained, and with pre-binarised weights) and
-    × torch.compile (inductor)
+    × torch.compile (inductor; with ``--compile``)
 C4  the 32×32 variant (stem stride 1), batch 128, × the same baselines
 
 Every integer result is checked equal to the fp32 result (sums of ±1 below 2^24 are exact in fp32) before
 timing; whole networks must give the same argmax. Prints a table and writes
 ``benchmarks/results/<device-slug>.json``. Usage: ``python benchmarks/bench_kernels.py [--threads 1 2]
-[--no-compile] [--quick]``.
+[--compile] [--quick]`` (``--compile``: torch.compile baselines for C3/C4, which take minutes to compile).
 """
 
 from __future__ import annotations
@@ -67,13 +67,13 @@ def timeit(fn, budget: float = 0.6, min_runs: int = 3, max_runs: int = 25) -> fl
 
 
 def clock_ghz() -> float:
-    """Core clock from a chain of dependent adds (1 cycle each), median of 5."""
+    """Core clock from a chain of dependent adds (1 cycle each) over thread CPU time, median of 5."""
     lib, n = cpu.lib(), 50_000_000
     vals = []
-    for _ in range(5):
-        t = time.perf_counter()
+    for _ in range(5):  # thread CPU time: a time slice lost to other processes does not count
+        t = time.thread_time()
         lib.xnor_add_chain(n)
-        vals.append(n / (time.perf_counter() - t) / 1e9)
+        vals.append(n / (time.thread_time() - t) / 1e9)
     return statistics.median(vals)
 
 
@@ -85,9 +85,9 @@ def peak_bmac_per_cycle(ghz: float) -> float | None:
     lib.xnor_peak(1000, 2)
     best = 0.0
     for _ in range(5):
-        t = time.perf_counter()
+        t = time.thread_time()
         lib.xnor_peak(iters, 2)
-        best = max(best, iters * 12 * 512 / (time.perf_counter() - t) / (ghz * 1e9))
+        best = max(best, iters * 12 * 512 / (time.thread_time() - t) / (ghz * 1e9))
     return best
 
 
@@ -250,7 +250,9 @@ def bench_network(cases, threads, cid, size, batch, stem_stride, use_compile, co
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--no-compile", action="store_true", help="Skip the torch.compile baselines.")
+    ap.add_argument(
+        "--compile", action="store_true", help="Add the torch.compile baselines (2–5 min of compilation)."
+    )
     ap.add_argument("--quick", action="store_true", help="Fewer shapes (a smoke run).")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
@@ -269,9 +271,9 @@ def main() -> None:
         torch.set_num_threads(threads)
         bench_gemm(cases, threads, ghz, peak, args.quick)
         bench_conv(cases, threads, args.quick)
-        bench_network(cases, threads, "C3", 224, 1, 2, not args.no_compile, compiled)
+        bench_network(cases, threads, "C3", 224, 1, 2, args.compile, compiled)
         if not args.quick:
-            bench_network(cases, threads, "C4", 32, 128, 1, not args.no_compile, compiled)
+            bench_network(cases, threads, "C4", 32, 128, 1, args.compile, compiled)
     result = {
         "device": name,
         "threads": args.threads,

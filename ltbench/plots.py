@@ -162,7 +162,11 @@ def multires_figure(benches: Sequence[tuple[str, dict[str, dict[str, float]]]]):
         for i, (device, cases) in enumerate(benches):
             vals = [cases.get(c, {}).get(key, np.nan) for c in MULTIRES_CASES]
             vals = [np.nan if v is None else float(v) for v in vals]
-            ax.bar(np.arange(3) + i * width - 0.4 + width / 2, vals, width, label=device)
+            xs = np.arange(3) + i * width - 0.4 + width / 2
+            ax.bar(xs, vals, width, label=device)
+            for x, v in zip(xs, vals, strict=True):  # ratio to single-resolution above each bar
+                if np.isfinite(v) and np.isfinite(vals[0]) and vals[0] > 0:
+                    ax.annotate(f"×{v / vals[0]:.2f}", (x, v), ha="center", va="bottom", fontsize=7)
         ax.set_xticks(np.arange(3), [MULTIRES_LABELS[c] for c in MULTIRES_CASES])
         ax.set_ylabel(ylabel)
     axes[0].set_title("Training cost of multi-resolution inputs")

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from ltbench import distributed as dist
 from ltbench.config import apply_overrides, load_yaml, to_dict
 from ltbench.data import DEFAULT_DATA, open_split
 from ltbench.errors import LTBenchError
@@ -81,11 +82,14 @@ def run_one(
     row = row_name(method, cfg)
     out = result_path(results, info.name, row, backbone, seed)
     run_dir = Path(results) / ".runs" / info.name / row / backbone / f"seed{seed}"
-    if not resume and run_dir.exists():
-        shutil.rmtree(run_dir)
-    task = Task(
-        info=info, backbone=backbone, device=resolve_device(device), seed=seed, run_dir=run_dir, resume=resume
-    )
+    dev = dist.init_from_env(resolve_device(device))
+    if not resume and dist.is_main():
+        shutil.rmtree(run_dir, ignore_errors=True)
+        run_dir.parent.joinpath(f"{run_dir.name}.log").unlink(missing_ok=True)
+    dist.barrier()
+    task = Task(info=info, backbone=backbone, device=dev, seed=seed, run_dir=run_dir, resume=resume)
+    if getattr(cfg, "weights", None):
+        task.backbone_kwargs["weights"] = cfg.weights
     seed_everything(seed)
     from ltbench.evaluate import RESULT_METRICS, evaluate
 
@@ -93,6 +97,9 @@ def run_one(
     m = method_cls(cfg)
     model = m.fit(task)
     t1 = time.perf_counter()
+    if not dist.is_main():  # rank 0 evaluates and writes the result; the other ranks wait for it
+        dist.barrier()
+        return out
     from ltbench.binary.packed import prepare_eval
 
     eval_model, inference = prepare_eval(m, model, task, packed)
@@ -117,11 +124,12 @@ def run_one(
         "train_counts": task.class_counts,
         "grouping": {"rule": info.grouping, "classes": metrics["groups"]},
         "timings": {"fit_s": round(t1 - t0, 3), "eval_s": round(t2 - t1, 3)},
-        "environment": environment(str(task.device)),
+        "environment": {**environment(str(task.device)), "world_size": dist.world_size()},
         "records": task.records,
         "inference": inference,
     }
     write_result(out, result)
     if not keep_checkpoints:
         shutil.rmtree(run_dir, ignore_errors=True)
+    dist.barrier()
     return out

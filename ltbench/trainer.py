@@ -94,7 +94,9 @@ def decays(name: str, p: torch.Tensor, rule: str) -> bool:
         return p.ndim == 4 or "conv" in name
     if rule == "no_norm_bias":
         return p.ndim > 1 and not name.endswith("bias")
-    raise LTBenchError(f"unknown weight_decay_rule {rule!r}", f"choose one of: {', '.join(WEIGHT_DECAY_RULES)}")
+    raise LTBenchError(
+        f"unknown weight_decay_rule {rule!r}", f"choose one of: {', '.join(WEIGHT_DECAY_RULES)}"
+    )
 
 
 def param_groups(params: Iterable[Any], modules: dict[str, nn.Module], cfg: TrainConfig) -> list[Any]:
@@ -250,7 +252,9 @@ class Trainer:
         if not self.cfg.amp:
             return nullcontext()
         if self.task.device.type != "cuda":
-            console.log(f"{self.stage}: amp is bf16 autocast on CUDA only; training in fp32 on {self.task.device}")
+            console.log(
+                f"{self.stage}: amp is bf16 autocast on CUDA only; training in fp32 on {self.task.device}"
+            )
             return nullcontext()
         return torch.autocast("cuda", dtype=torch.bfloat16)
 

@@ -259,7 +259,9 @@ def tiny_encoder(monkeypatch):
     def load(name, device):
         calls["n"] += 1
         torch.manual_seed(123)
-        return SmallCNN(10, in_chans=1, width=4)
+        calls["encoder"] = SmallCNN(10, in_chans=1, width=4)
+        calls["before"] = {k: v.clone() for k, v in calls["encoder"].state_dict().items()}
+        return calls["encoder"]
 
     monkeypatch.setattr(calib, "load_encoder", load)
     return calls
@@ -278,6 +280,8 @@ def test_full_candle_records(digits_data, tmp_path, tiny_encoder):
     assert len(r["weight_norms"]["teacher"]) == len(r["weight_norms"]["student"]) == 10
     assert r["teacher"]["resolutions"] == [4, 8, 16]
     assert model(torch.randn(2, 1, 8, 8)).shape == (2, 10)
+    after = tiny_encoder["encoder"].state_dict()  # frozen: weights and BN statistics untouched
+    assert all(torch.equal(v, after[k]) for k, v in tiny_encoder["before"].items())
 
 
 def test_baseline_uses_no_calibration(digits_data, tmp_path, tiny_encoder, monkeypatch):

@@ -16,8 +16,9 @@ from ltbench.baselines.decoupling import (
     tau_search,
 )
 from ltbench.baselines.heads import ScaledLinear, TauNormLinear, tau_normalize
-from ltbench.errors import LTBenchError
 from torch import nn
+
+from ltbench.errors import LTBenchError
 
 BACKBONE = "cnn-digits"  # fast FP backbone for the default suite; reactnet-a-tiny runs in the slow test
 DIGITS_COUNTS = [100, 77, 59, 46, 35, 27, 21, 16, 12, 10]  # digits-lt10 train counts

@@ -107,7 +107,7 @@ def test_end_to_end_on_digits_records_weights(digits_data, tmp_path):
     path = run_one("tade", "digits-lt10", backbone, 0, sets, data_root=digits_data, results=tmp_path)
     res = json.loads(path.read_text())
     rec = res["records"]["tade"]
-    assert len(rec["aggregation_weights"]) == 3 and sum(rec["aggregation_weights"]) == pytest.approx(1.0)
+    assert len(rec["aggregation_weights"]) == 3 and sum(rec["aggregation_weights"]) == pytest.approx(1.0, abs=1e-5)
     assert rec["epochs"] == 1 and 0.0 <= res["metrics"]["avg"] <= 1.0
 
 
@@ -118,10 +118,10 @@ def test_expert_split_shares_the_stem(digits_data):
     from ltbench.method import Task
 
     info = open_split("digits-lt10", digits_data)
-    for backbone, n_expert_modules in (("cnn-digits", 3), ("reactnet-a-tiny", 8)):
+    for backbone, n_expert_modules in (("cnn-digits", 6), ("reactnet-a-tiny", 8)):
         task = Task(info=info, backbone=backbone, device=torch.device("cpu"))
         model = build_tade(task, 30.0)
         assert len(model.experts) == 3 and all(len(e) == n_expert_modules for e in model.experts)
-        w = [next(e.parameters()) for e in model.experts]
-        assert not torch.equal(w[0], w[1])  # independent initialisations
+        flat = [torch.cat([p.flatten() for p in e.parameters()]) for e in model.experts]
+        assert not torch.equal(flat[0], flat[1])  # independent initialisations
         assert model.expert_logits(torch.randn(2, 1, 8, 8)).shape == (2, 3, 10)

@@ -182,3 +182,37 @@ def _(x_bits, panels, tapsum, scale, shift, res, rp_b1, rp_slope, rp_b2, next_bi
     return x_bits.new_empty(b, ho, wo, n, dtype=torch.float32), x_bits.new_empty(
         b, ho, wo, nb, dtype=torch.int64
     )
+
+
+@torch.library.custom_op("ltbench::xnor_conv_fused_out", mutates_args=("out", "bits"))
+def xnor_conv_fused_out(
+    x_bits: torch.Tensor,
+    panels: torch.Tensor,
+    tapsum: torch.Tensor,
+    scale: torch.Tensor,
+    shift: torch.Tensor,
+    res: torch.Tensor | None,
+    rp_b1: torch.Tensor | None,
+    rp_slope: torch.Tensor | None,
+    rp_b2: torch.Tensor | None,
+    next_bias: torch.Tensor | None,
+    c: int,
+    n: int,
+    kh: int,
+    kw: int,
+    stride: int,
+    pad: int,
+    res_pool: bool,
+    out: torch.Tensor,
+    bits: torch.Tensor,
+) -> None:
+    """:func:`xnor_conv_fused` writing into preallocated ``out`` and ``bits`` (``bits`` with 0 words per
+    pixel: not wanted). Lets a caller reuse buffers: fresh multi-MB allocations page-fault on every call."""
+    if not (out.is_contiguous() and bits.is_contiguous()):
+        raise ValueError("out and bits must be contiguous")
+    rp = None if rp_slope is None else (_c(rp_b1), _c(rp_slope), _c(rp_b2))
+    _conv_call(
+        x_bits.contiguous(), panels.contiguous(), _c(tapsum, torch.int32), c, n, kh, kw, stride, pad,
+        out_f=out, out_bits=bits if bits.shape[-1] else None, scale=_c(scale), shift=_c(shift), res=_c(res),
+        res_pool=res_pool, rp=rp, next_bias=_c(next_bias),
+    )  # fmt: skip

@@ -116,9 +116,11 @@ class PackedBlock(nn.Module):
         for name, t in zip(names, tensors, strict=True):
             self.register_buffer(name, t.contiguous())
 
-    def forward(self, h: torch.Tensor, bits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, h: torch.Tensor, bits: torch.Tensor, ws: Workspace | None = None):
         from ltbench.binary import ops
 
+        if ws is not None:
+            return self._forward_ws(h, bits, ws)
         cuda = h.is_cuda
         w3 = self.w3_rows if cuda else self.w3_panels
         w1 = self.w1_rows if cuda else self.w1_panels
@@ -133,8 +135,46 @@ class PackedBlock(nn.Module):
             c, co, 1, 1, 1, 0, False, self.has_next,
         )  # fmt: skip
 
+    def _forward_ws(self, h: torch.Tensor, bits: torch.Tensor, ws: Workspace):
+        """CPU eager: the same two calls writing into reused buffers."""
+        from ltbench.binary import ops
+
+        c, co, s = self.c, self.co, self.stride
+        b, hh, ww, _ = bits.shape
+        ho, wo = (hh + 2 - 3) // s + 1, (ww + 2 - 3) // s + 1
+        h1, g = ws.get((id(self), 1, b, ho, wo, c)), ws.get((id(self), 2, b, ho, wo, c), torch.int64)
+        ops.xnor_conv_fused_out(
+            bits, self.w3_panels, self.w3_tapsum, self.s1, self.b1, h, self.rp1_in, self.rp1_slope,
+            self.rp1_out, self.sign2, c, c, 3, 3, s, 1, s == 2, h1, g,
+        )  # fmt: skip
+        nb = self.next_bias if self.has_next else None
+        out = ws.get((id(self), 3, b, ho, wo, co))
+        obits = ws.get((id(self), 4, b, ho, wo, co if self.has_next else 0), torch.int64)
+        ops.xnor_conv_fused_out(
+            g, self.w1_panels, self.w1_tapsum, self.s2, self.b2, h1, self.rp2_in, self.rp2_slope, self.rp2_out,
+            nb, c, co, 1, 1, 1, 0, False, out, obits,
+        )  # fmt: skip
+        return out, obits
+
     def shape(self) -> dict[str, int]:
         return {"c": self.c, "co": self.co, "stride": self.stride, "has_next": int(self.has_next)}
+
+
+class Workspace:
+    """Activation buffers reused across forward calls (CPU eager): a fresh multi-megabyte tensor page-faults
+    on every call, which costs more than the binary convolutions themselves at large batches."""
+
+    def __init__(self) -> None:
+        self.buffers: dict[tuple, torch.Tensor] = {}
+
+    def get(self, key: tuple, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Buffer for ``key = (owner, slot, B, H, W, channels)``: float ``[B,H,W,C]`` or int64 bit words."""
+        buf = self.buffers.get(key)
+        if buf is None:
+            b, h, w, c = key[2:]
+            last = c if dtype == torch.float32 else (c + 63) // 64
+            buf = self.buffers[key] = torch.empty(b, h, w, last, dtype=dtype)
+        return buf
 
 
 class PackedReActNet(nn.Module):
@@ -152,23 +192,34 @@ class PackedReActNet(nn.Module):
         else:
             packed = [PackedBlock(**s) for s in shapes]
             first = torch.empty(0)
-        self.stem = copy.deepcopy(stem).eval()
+        # channels_last: the stem writes NHWC, which the first sign-pack and block read without a copy
+        self.stem = copy.deepcopy(stem).eval().to(memory_format=torch.channels_last)
         self.blocks = nn.ModuleList(packed)
         self.register_buffer("sign1", first)
         self.num_features = self.blocks[-1].co
         self.classifier = copy.deepcopy(classifier)
+        self.reuse_buffers = True  # CPU eager: see Workspace
+        self._workspace = Workspace()
 
     def forward_feature_map_nhwc(self, x: torch.Tensor) -> torch.Tensor:
         from ltbench.binary import ops
 
-        h = self.stem(x).float().permute(0, 2, 3, 1).contiguous()
+        h = (
+            self.stem(x.contiguous(memory_format=torch.channels_last))
+            .float()
+            .permute(0, 2, 3, 1)
+            .contiguous()
+        )
         bits = ops.sign_pack(h, self.sign1)
+        ws = None
+        if self.reuse_buffers and not h.is_cuda and not torch.compiler.is_compiling():
+            ws = self._workspace
         for block in self.blocks:
-            h, bits = block(h, bits)
+            h, bits = block(h, bits, ws)
         return h
 
     def forward_feature_map(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_feature_map_nhwc(x).permute(0, 3, 1, 2)
+        return self.forward_feature_map_nhwc(x).permute(0, 3, 1, 2).clone()  # never hand out a reused buffer
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_feature_map_nhwc(x).mean(dim=(1, 2))

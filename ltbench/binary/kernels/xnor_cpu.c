@@ -36,23 +36,24 @@
 /* Throughput probe for the benchmark: `iters` rounds of 12 independent 512-bit XOR + POPCNT + ADD chains;
  * returns a checksum. Binary MACs done = iters * 12 * 512. */
 static int64_t peak_avx512(int64_t iters) {
-  __m512i x[12], acc[12];
   const __m512i w = _mm512_set1_epi64(0x5555555555555555LL);
-  for (int i = 0; i < 12; i++) {
-    x[i] = _mm512_set1_epi64(i * 0x0101010101010101LL);
-    acc[i] = _mm512_setzero_si512();
-  }
+#define XNOR_PK(i) __m512i x##i = _mm512_set1_epi64(i), a##i = _mm512_setzero_si512();
+  XNOR_PK(0) XNOR_PK(1) XNOR_PK(2) XNOR_PK(3) XNOR_PK(4) XNOR_PK(5)
+  XNOR_PK(6) XNOR_PK(7) XNOR_PK(8) XNOR_PK(9) XNOR_PK(10) XNOR_PK(11)
+#undef XNOR_PK
   for (int64_t it = 0; it < iters; it++) {
-#pragma GCC unroll 12
-    for (int i = 0; i < 12; i++) {
-      x[i] = _mm512_xor_si512(x[i], w);
-      __asm__ volatile("" : "+v"(x[i]));
-      acc[i] = _mm512_add_epi64(acc[i], _mm512_popcnt_epi64(x[i]));
-    }
+#define XNOR_PK(i) x##i = _mm512_xor_si512(x##i, w); a##i = _mm512_add_epi64(a##i, _mm512_popcnt_epi64(x##i));
+    XNOR_PK(0) XNOR_PK(1) XNOR_PK(2) XNOR_PK(3) XNOR_PK(4) XNOR_PK(5)
+    XNOR_PK(6) XNOR_PK(7) XNOR_PK(8) XNOR_PK(9) XNOR_PK(10) XNOR_PK(11)
+#undef XNOR_PK
+    /* keep the compiler from folding x ^ w ^ w across iterations */
+    __asm__ volatile("" : "+v"(x0), "+v"(x1), "+v"(x2), "+v"(x3), "+v"(x4), "+v"(x5), "+v"(x6), "+v"(x7),
+                     "+v"(x8), "+v"(x9), "+v"(x10), "+v"(x11));
   }
-  int64_t sum = 0;
-  for (int i = 0; i < 12; i++) sum += _mm512_reduce_add_epi64(acc[i]);
-  return sum;
+  __m512i t = _mm512_add_epi64(_mm512_add_epi64(_mm512_add_epi64(a0, a1), _mm512_add_epi64(a2, a3)),
+                               _mm512_add_epi64(_mm512_add_epi64(a4, a5), _mm512_add_epi64(a6, a7)));
+  t = _mm512_add_epi64(t, _mm512_add_epi64(_mm512_add_epi64(a8, a9), _mm512_add_epi64(a10, a11)));
+  return _mm512_reduce_add_epi64(t);
 }
 #undef SFX
 #undef XNOR_ISA_NOW

@@ -84,6 +84,15 @@ static void SFX(ukernel)(const uint64_t *const *ap, const uint64_t *w, int64_t k
 static void SFX(epilogue)(const xnor_conv_args *p, int64_t m0, int64_t rows, int64_t g, const int32_t *dots) {
   const int64_t n0 = 64 * g, nc = (p->N - n0 < 64) ? p->N - n0 : 64, nw = (p->N + 63) / 64;
   float y[64];
+  int64_t ridx[64]; /* residual channel of output channel n0 + c: (n0 + c) % res_c, without a division each */
+  const int res_direct = p->res && n0 + nc <= p->res_c;
+  if (p->res && !res_direct) {
+    int64_t rc = n0 % p->res_c;
+    for (int64_t c = 0; c < nc; c++) {
+      ridx[c] = rc;
+      if (++rc == p->res_c) rc = 0;
+    }
+  }
   for (int64_t r = 0; r < rows; r++) {
     const int64_t m = m0 + r;
     const int32_t *d = dots + r * 64;
@@ -99,13 +108,20 @@ static void SFX(epilogue)(const xnor_conv_args *p, int64_t m0, int64_t rows, int
       if (p->res_pool) {
         const float *q00 = p->res + ((b * p->res_h + 2 * ho) * p->res_w + 2 * wo) * p->res_c;
         const float *q01 = q00 + p->res_c, *q10 = q00 + p->res_w * p->res_c, *q11 = q10 + p->res_c;
-        for (int64_t c = 0; c < nc; c++) {
-          const int64_t rc = (n0 + c) % p->res_c;
-          y[c] += xnor_pool4(q00[rc], q01[rc], q10[rc], q11[rc]);
+        if (res_direct) {
+          for (int64_t c = 0; c < nc; c++)
+            y[c] += xnor_pool4(q00[n0 + c], q01[n0 + c], q10[n0 + c], q11[n0 + c]);
+        } else {
+          for (int64_t c = 0; c < nc; c++)
+            y[c] += xnor_pool4(q00[ridx[c]], q01[ridx[c]], q10[ridx[c]], q11[ridx[c]]);
         }
       } else {
         const float *q = p->res + ((b * p->res_h + ho) * p->res_w + wo) * p->res_c;
-        for (int64_t c = 0; c < nc; c++) y[c] += q[(n0 + c) % p->res_c];
+        if (res_direct) {
+          for (int64_t c = 0; c < nc; c++) y[c] += q[n0 + c];
+        } else {
+          for (int64_t c = 0; c < nc; c++) y[c] += q[ridx[c]];
+        }
       }
     }
     if (p->rp_slope) {

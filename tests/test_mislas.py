@@ -1,0 +1,97 @@
+"""MiSLAS: the per-dataset ε/shift_bn/lr_factor table, stage-2 mechanics (continued classifier, lr_factor,
+shift-BN as statistics re-estimation, LWS) end to end on digits-LT10."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from ltbench.baselines.mislas import mislas_settings
+
+
+@pytest.mark.parametrize(
+    ("source", "ir", "family", "classes", "expect"),
+    [
+        ("cifar100", 100, "small", 100, ((0.4, 0.1, True, 0.2), "cifar100 IR100")),
+        ("cifar100", 10, "small", 100, ((0.2, 0.0, True, 0.1), "cifar100 IR10")),
+        ("cifar10", 50, "small", 10, ((0.2, 0.0, False, 0.2), "cifar10 IR50")),
+        ("cifar10", 100, "small", 10, ((0.3, 0.0, False, 0.5), "cifar10 IR100")),
+        ("imagenet_lt", None, "large", 1000, ((0.3, 0.0, True, 0.05), "imagenetlt")),
+        ("places-lt", None, "large", 365, ((0.4, 0.1, True, 0.05), "placeslt")),
+        ("inat2018", None, "large", 8142, ((0.3, 0.0, True, 0.05), "inat")),
+    ],
+)
+def test_official_table(source, ir, family, classes, expect):
+    assert mislas_settings(source, ir, family, classes) == expect
+
+
+def test_family_defaults_outside_the_table():
+    vals, src = mislas_settings("digits", 10, "digits", 10)
+    assert vals == (0.1, 0.0, False, 0.2) and src.startswith("cifar10 IR10 (family default")
+    vals, src = mislas_settings("cub200", 100, "small", 200)
+    assert vals == (0.4, 0.1, True, 0.2) and src.startswith("cifar100 IR100")
+    assert mislas_settings("cifar10", 20, "small", 10)[0] == (0.1, 0.0, False, 0.2)  # nearest IR: 10
+
+
+def _run(digits_data, out, **sets):
+    from ltbench.run import run_one
+
+    base = {"epochs": 1, "cls_epochs": 1, "cls_schedule": "constant"}
+    path = run_one(
+        "mislas",
+        "digits-lt10",
+        backbone="cnn-digits",
+        sets={k: str(v) for k, v in {**base, **sets}.items()},
+        data_root=digits_data,
+        results=out,
+        device="cpu",
+        keep_checkpoints=True,
+    )
+    run_dir = out / ".runs" / "digits-lt10" / "mislas" / "cnn-digits" / "seed0"
+    load = lambda stage: torch.load(run_dir / f"{stage}.ckpt", weights_only=True)  # noqa: E731
+    return json.loads(path.read_text()), load("stage1"), load("mislas")
+
+
+def test_stage2_continues_the_classifier_and_shifts_bn(digits_data, tmp_path):
+    # lr_factor = 0 freezes the classifier group exactly: it must equal stage 1's (continued, not re-initialised)
+    result, s1, s2 = _run(digits_data, tmp_path, shift_bn="true", lr_factor=0.0)
+    rec = result["records"]["mislas"]
+    assert rec["shift_bn"] is True and rec["lr_factor"] == 0.0 and rec["eps_head"] == 0.1
+    assert "set: shift_bn, lr_factor" in rec["from"]
+    m1, m2 = s1["modules"]["model"], s2["modules"]["model"]
+    assert torch.equal(m1["classifier.weight"], m2["classifier.fc.weight"])
+    assert torch.equal(m1["classifier.bias"], m2["classifier.fc.bias"])
+    assert not torch.equal(m2["classifier.lws.scales"], torch.ones(10))  # LWS group at the full lr
+    assert torch.equal(m1["features.0.weight"], m2["features.0.weight"])
+    assert torch.equal(m1["features.1.weight"], m2["features.1.weight"])  # BN affine frozen
+    assert not torch.equal(m1["features.1.running_mean"], m2["features.1.running_mean"])  # re-estimated
+    groups = s2["optimizer"]["param_groups"]
+    assert [g["lr"] for g in groups] == pytest.approx([0.0, 0.005])
+
+
+def test_stage2_without_shift_bn_keeps_statistics(digits_data, tmp_path):
+    result, s1, s2 = _run(digits_data, tmp_path)  # digits: CIFAR-10 IR10 row, shift_bn False, lr_factor 0.2
+    assert result["records"]["mislas"]["shift_bn"] is False
+    m1, m2 = s1["modules"]["model"], s2["modules"]["model"]
+    assert torch.equal(m1["features.1.running_mean"], m2["features.1.running_mean"])
+    assert not torch.equal(m1["classifier.weight"], m2["classifier.fc.weight"])
+    assert [g["lr"] for g in s2["optimizer"]["param_groups"]] == pytest.approx([0.005 * 0.2, 0.005])
+    assert 0.0 <= result["metrics"]["avg"] <= 1.0
+
+
+@pytest.mark.slow
+def test_mislas_end_to_end_on_reactnet_a_tiny(digits_data, tmp_path):
+    from ltbench.run import run_one
+
+    path = run_one(
+        "mislas",
+        "digits-lt10",
+        backbone="reactnet-a-tiny",
+        sets={"epochs": "1", "cls_epochs": "1"},
+        data_root=digits_data,
+        results=tmp_path,
+        device="cpu",
+    )
+    result = json.loads(path.read_text())
+    assert result["binary"] and 0.0 <= result["metrics"]["avg"] <= 1.0
