@@ -39,7 +39,7 @@ from ltbench.errors import LTBenchError
 from ltbench.method import Task, TrainConfig
 from ltbench.progress import console
 from ltbench.trainer import Trainer
-from ltbench.transforms import in_chans
+from ltbench.transforms import in_chans, mean_std
 
 
 class FeatureSet(Dataset):
@@ -84,10 +84,15 @@ def build_teacher(
 ) -> MultiResTeacher:
     """An uncalibrated teacher: the frozen encoder with fresh 1×1 convs and classifier (seeded by the run)."""
     res = teacher_resolutions(cfg, task)
-    enc = encoder if encoder is not None else load_encoder(teacher_name(cfg, task.family), task.device)
-    enc = enc.to(task.device).eval()
+    if encoder is None:
+        encoder = load_encoder(teacher_name(cfg, task.family), task.device, task.info)
+    enc = encoder.to(task.device).eval()
     channels = encoder_channels(enc, in_chans(task.family), min(res), task.device)
-    return MultiResTeacher(enc, channels, width, task.num_classes, res, base_resolution(task)).to(task.device)
+    pre = getattr(enc, "preprocess", None)
+    renorm = (*mean_std(task.family, task.input_size), pre.mean, pre.std) if pre is not None else None
+    return MultiResTeacher(enc, channels, width, task.num_classes, res, base_resolution(task), renorm).to(
+        task.device
+    )
 
 
 def fit_calibrated_teacher(

@@ -86,7 +86,10 @@ class MultiResTeacher(nn.Module):
         num_classes: int,
         resolutions: Sequence[int],
         base: int,
+        renorm: tuple[Sequence[float], Sequence[float], Sequence[float], Sequence[float]] | None = None,
     ):
+        """``renorm`` = (student mean, student std, teacher mean, teacher std): re-normalises the student's
+        input for the encoder when their weights expect other statistics (e.g. EfficientNetV2 IN-21K's 0.5)."""
         super().__init__()
         self.resolutions = tuple(int(r) for r in resolutions)
         if base not in self.resolutions:
@@ -98,6 +101,11 @@ class MultiResTeacher(nn.Module):
         self.encoder = encoder
         self.encoder.requires_grad_(False)
         self.encoder.eval()
+        self.renorm = renorm is not None and tuple(map(tuple, renorm[:2])) != tuple(map(tuple, renorm[2:]))
+        if self.renorm:
+            ms, ss, mt, st = (torch.tensor(v, dtype=torch.float32).view(1, -1, 1, 1) for v in renorm)
+            self.register_buffer("in_scale", ss / st, persistent=False)
+            self.register_buffer("in_shift", (ms - mt) / st, persistent=False)
         self.proj = nn.ModuleList(nn.Conv2d(enc_channels, width, 1) for _ in self.resolutions)
         self.classifier = nn.Linear(width * len(self.resolutions), num_classes)
 
@@ -113,6 +121,8 @@ class MultiResTeacher(nn.Module):
     def inputs(self, x: torch.Tensor) -> list[torch.Tensor]:
         """x_S, x_B, x_L, …: ``x`` (base resolution) resized to every resolution."""
         h, w = x.shape[-2:]
+        if self.renorm:
+            x = x * self.in_scale + self.in_shift
         return [
             resize_image(x, (round(h * r / self.base), round(w * r / self.base))) for r in self.resolutions
         ]
@@ -157,13 +167,12 @@ class MultiResTeacher(nn.Module):
         return self.forward_distill(x)[0]
 
 
-def load_encoder(name: str, device: torch.device) -> nn.Module:
-    """The frozen pretrained encoder ``name`` (``digits``, ``resnet152``, ``efficientnetv2-m-in21k``)."""
-    try:
-        from ltbench import teachers
-    except ImportError as e:  # the teachers module is part of the core; missing means a broken install
-        raise LTBenchError("ltbench.teachers is not available", "reinstall ltbench (pip install -e .)") from e
-    enc = teachers.digits_teacher(device=device) if name == "digits" else teachers.pretrained_encoder(name)
+def load_encoder(name: str, device: torch.device, info=None) -> nn.Module:
+    """The frozen pretrained encoder ``name`` (``digits``, ``resnet152``, ``efficientnetv2-m-in21k``) from
+    ``ltbench.teachers``; ``info`` (a built digits split) supplies the digits teacher's ``pretrain`` images."""
+    from ltbench.teachers import pretrained_encoder
+
+    enc = pretrained_encoder(name, device, info=info if name == "digits" else None)
     if not hasattr(enc, "forward_feature_map"):
         raise LTBenchError(
             f"teacher {name!r} has no forward_feature_map", "use a teacher from ltbench.teachers"

@@ -256,7 +256,7 @@ def tiny_task(digits_data, tmp_path, ir=100) -> Task:
 def tiny_encoder(monkeypatch):
     calls = {"n": 0}
 
-    def load(name, device):
+    def load(name, device, info=None):
         calls["n"] += 1
         torch.manual_seed(123)
         calls["encoder"] = SmallCNN(10, in_chans=1, width=4)
@@ -337,3 +337,16 @@ def test_teacher_per_scale():
         480,
     )
     assert calib.teacher_resolutions(dataclasses.replace(cfg, variant="cd+alb"), task("small")) == (224,)
+
+
+def test_teacher_renormalises_the_students_input():
+    enc = SmallCNN(5, in_chans=3, width=4)
+    student_stats = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    teacher = MultiResTeacher(enc, 16, 6, 5, (8,), 8, renorm=(*student_stats, (0.5,) * 3, (0.5,) * 3))
+    raw = torch.rand(2, 3, 8, 8)  # pixels in [0, 1]
+    x = (raw - torch.tensor(student_stats[0]).view(1, 3, 1, 1)) / torch.tensor(student_stats[1]).view(
+        1, 3, 1, 1
+    )
+    torch.testing.assert_close(teacher.inputs(x)[0], (raw - 0.5) / 0.5)
+    same = MultiResTeacher(enc, 16, 6, 5, (8,), 8, renorm=(*student_stats, *student_stats))
+    assert same.inputs(x)[0] is x

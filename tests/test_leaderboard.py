@@ -294,7 +294,8 @@ def test_demo_end_to_end_with_ce(tmp_path, digits_data):
     from ltbench.demo import run_demo
 
     res, out = tmp_path / "results", tmp_path / "lb"
-    paths = run_demo(digits_data, res, out, only=["ce"], bench_dir=None)
+    # cnn-digits keeps this quick: it tests the demo's pipeline, not the binary backbone
+    paths = run_demo(digits_data, res, out, only=["ce"], bench_dir=None, backbone="cnn-digits")
     assert paths[-1] == out / "README.md"
     page = (out / "digits-lt10.md").read_text()
     assert (

@@ -62,6 +62,20 @@ def test_reactnet_a_224_same_predictions():
     compare(model, torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(3)))
 
 
+def test_reused_buffers_across_calls_and_shapes():
+    model = randomized("reactnet-a-tiny", in_chans=1)
+    pk = packed.PackedReActNet(model)
+    xs = [torch.randn(b, 1, 8, 8, generator=torch.Generator().manual_seed(b)) for b in (5, 3, 5)]
+    with torch.no_grad():
+        outs = [pk(x) for x in xs]  # the logits of earlier calls must survive later calls
+        maps = [pk.forward_feature_map(x) for x in xs[:2]]
+        for x, out in zip(xs, outs, strict=True):
+            torch.testing.assert_close(out, model(x), rtol=1e-3, atol=1e-3)
+        torch.testing.assert_close(maps[0], model.forward_feature_map(xs[0]), rtol=1e-3, atol=1e-3)
+        pk.reuse_buffers = False
+        assert torch.equal(pk(xs[1]), outs[1])
+
+
 def test_export_load_roundtrip(tmp_path):
     model = randomized("reactnet-a-tiny", in_chans=1, width=0.5)
     path = packed.export(model, tmp_path / "m.pt", {"note": "x"})

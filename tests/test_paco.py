@@ -138,4 +138,4 @@ def test_end_to_end_on_digits(digits_data, tmp_path):
     )
     res = json.loads(path.read_text())
     assert 0.0 <= res["metrics"]["avg"] <= 1.0
-    assert res["config"]["queue_size"] == 256 and res["config"]["alpha"] == 0.01
+    assert res["config"]["queue_size"] == 256 and res["config"]["alpha"] == 0.05

@@ -159,7 +159,9 @@ class TorchvisionResNet(nn.Module):
         self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
         self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
         self.num_features = net.fc.in_features
-        self.classifier = net.fc if net.fc.out_features == num_classes else nn.Linear(self.num_features, num_classes)
+        self.classifier = (
+            net.fc if net.fc.out_features == num_classes else nn.Linear(self.num_features, num_classes)
+        )
         self.preprocess = preprocess
 
     def forward_feature_map(self, x: torch.Tensor) -> torch.Tensor:
@@ -199,7 +201,8 @@ def _named(weights: str | None, allowed: tuple[str, ...], backbone: str) -> Weig
     w = "IMAGENET1K_V2" if weights == "DEFAULT" and backbone == "resnet152" else weights
     if w not in allowed:
         raise LTBenchError(
-            f"unknown weights {weights!r} for {backbone}", f"choose one of {', '.join(allowed)}, or a file path"
+            f"unknown weights {weights!r} for {backbone}",
+            f"choose one of {', '.join(allowed)}, or a file path",
         )
     return WEIGHTS[w]
 

@@ -147,10 +147,10 @@ static int SFX(conv)(const xnor_conv_args *p) {
   const int64_t npan = (p->N + XNOR_PANEL - 1) / XNOR_PANEL, ngroups = (p->N + 63) / 64;
   const int direct = (p->kh == 1 && p->kw == 1 && p->stride == 1 && p->pad == 0);
   int64_t nt = p->nthreads > 0 ? p->nthreads : 1;
-  int64_t mc = (M + 3 * nt - 1) / (3 * nt);
+  int64_t mc = (M + 8 * nt - 1) / (8 * nt); /* >= 8 chunks per thread when M allows: dynamic balancing */
   mc = (mc + XNOR_MR - 1) / XNOR_MR * XNOR_MR;
   if (mc > 96) mc = 96;
-  if (mc < XNOR_MR) mc = XNOR_MR;
+  if (mc < 2 * XNOR_MR) mc = 2 * XNOR_MR;
   const int64_t nchunks = (M + mc - 1) / mc;
   if (nt > nchunks) nt = nchunks;
   int err = 0;

@@ -1,0 +1,153 @@
+"""Pretrained full-precision teachers for distillation methods (CANDLE, DiVE).
+
+- :func:`digits_teacher` — the offline stand-in for ImageNet weights: a :class:`~ltbench.backbones.cnn.SmallCNN`
+  trained on the digits ``pretrain`` split (30 images per class, balanced, disjoint from test and LT train).
+  Trained once, deterministically, and cached under ``$LTBENCH_CACHE/teachers`` (default
+  ``~/.cache/ltbench/teachers``) in a file keyed by a hash of the pretrain pixels, labels and the recipe.
+- :func:`pretrained_encoder` — ``resnet152`` (torchvision ImageNet-1K weights) or ``efficientnetv2-m-in21k``
+  (timm ImageNet-21k weights), or ``digits``; frozen, in eval mode, with ``forward_feature_map``,
+  ``num_features`` and ``preprocess`` (resolution, mean/std the weights expect).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ltbench.backbones.cnn import SmallCNN
+from ltbench.backbones.pretrained import Preprocess
+from ltbench.data import SplitInfo, decode
+
+#: The digits teacher's training recipe (part of the cache key).
+DIGITS_RECIPE = {
+    "width": 32,
+    "epochs": 60,
+    "batch_size": 50,
+    "lr": 0.005,
+    "weight_decay": 5e-4,
+    "optimizer": "adam",
+    "schedule": "cosine",
+    "augment": "affine10-0.1-0.9:1.1",
+    "seed": 0,
+}
+DIGITS_PREPROCESS = Preprocess(8, 8, (0.5,), (0.5,))
+
+
+def cache_dir() -> Path:
+    """``$LTBENCH_CACHE/teachers``, default ``~/.cache/ltbench/teachers``."""
+    return Path(os.environ.get("LTBENCH_CACHE", "~/.cache/ltbench")).expanduser() / "teachers"
+
+
+def digits_pretrain(info: SplitInfo | None = None, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The digits ``pretrain`` split as (uint8 (N, 1, 8, 8), int64 (N,)): from a built split's Parquet when
+    ``info`` is given, else read afresh from scikit-learn with the builder's procedure and ``seed``."""
+    if info is not None:
+        from ltbench.data import ImageSplit
+
+        ds = ImageSplit(info, "pretrain", None, mode="L")
+        images = torch.stack([ds[i][0] for i in range(len(ds))])
+        return images, torch.as_tensor(ds.labels)
+    from ltbench.builders.sources.digits import read_digits
+    from ltbench.builders.spec import ReadOptions
+
+    pool = read_digits(ReadOptions(Path("."), seed)).fixed["pretrain"]
+    images = np.stack([np.asarray(decode(pool.read(i), "L")) for i in range(len(pool))])[:, None]
+    return torch.from_numpy(images), torch.as_tensor(np.asarray(pool.labels, dtype=np.int64))
+
+
+def _key(images: torch.Tensor, labels: torch.Tensor) -> str:
+    h = hashlib.sha256(images.numpy().tobytes())
+    h.update(labels.numpy().astype(np.int64).tobytes())
+    h.update(json.dumps(DIGITS_RECIPE, sort_keys=True).encode())
+    return h.hexdigest()[:16]
+
+
+def _train_digits(images: torch.Tensor, labels: torch.Tensor) -> SmallCNN:
+    from ltbench.transforms import train_transform
+
+    r = DIGITS_RECIPE
+    gen_state = torch.get_rng_state()
+    torch.manual_seed(r["seed"])
+    try:
+        model = SmallCNN(int(labels.max()) + 1, 1, r["width"])
+        opt = torch.optim.Adam(model.parameters(), lr=r["lr"], weight_decay=r["weight_decay"])
+        steps = r["epochs"] * (len(labels) // r["batch_size"])
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+        tf = train_transform("digits", 8, augment=True)
+        model.train()
+        for _ in range(r["epochs"]):
+            perm = torch.randperm(len(labels))
+            for i in range(len(labels) // r["batch_size"]):
+                idx = perm[i * r["batch_size"] : (i + 1) * r["batch_size"]]
+                x = torch.stack([tf(images[j]) for j in idx.tolist()])
+                loss = F.cross_entropy(model(x), labels[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+    finally:
+        torch.set_rng_state(gen_state)
+    return model
+
+
+def digits_teacher(
+    device: torch.device | str | None = None, info: SplitInfo | None = None, seed: int = 0
+) -> SmallCNN:
+    """A SmallCNN (10-way head) pretrained on the digits ``pretrain`` split; cached after its first training.
+
+    Inputs are digits normalised as ``eval_transform("digits")`` (``preprocess`` says so). Returned in eval
+    mode; the caller decides what to freeze."""
+    images, labels = digits_pretrain(info, seed)
+    path = cache_dir() / f"digits-smallcnn-{_key(images, labels)}.pt"
+    model = SmallCNN(int(labels.max()) + 1, 1, DIGITS_RECIPE["width"])
+    if path.exists():
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    else:
+        model = _train_digits(images, labels)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        torch.save(model.state_dict(), tmp)
+        os.replace(tmp, path)
+    model.preprocess = DIGITS_PREPROCESS
+    model.cache_path = path
+    return model.eval().to(device or "cpu")
+
+
+ENCODERS = ("resnet152", "efficientnetv2-m-in21k", "digits")
+
+
+def pretrained_encoder(
+    name: str,
+    device: torch.device | str | None = None,
+    weights: str | None = None,
+    info: SplitInfo | None = None,
+) -> nn.Module:
+    """A frozen pretrained encoder with ``forward_feature_map(x) -> (B, C, h, w)``, ``num_features`` and
+    ``preprocess``. ``weights``: ``IMAGENET1K_V1`` (default) / ``IMAGENET1K_V2`` for resnet152, ``in21k`` for
+    EfficientNetV2-M, or a local file (``weights_only`` load)."""
+    from ltbench.backbones import create_backbone
+    from ltbench.backbones.pretrained import WEIGHTS, is_weights_file
+    from ltbench.errors import LTBenchError
+
+    if name == "digits":
+        model = digits_teacher(device, info)
+    elif name == "resnet152":
+        w = weights or "IMAGENET1K_V1"
+        model = create_backbone(name, 1000, 3, weights=w)
+        model.preprocess = WEIGHTS["IMAGENET1K_V1"].preprocess if is_weights_file(w) else model.preprocess
+    elif name == "efficientnetv2-m-in21k":
+        w = weights or "in21k"
+        model = create_backbone(name, 1000, 3, weights=w)
+        model.preprocess = WEIGHTS["in21k"].preprocess
+    else:
+        raise LTBenchError(f"unknown teacher encoder {name!r}", f"choose one of {', '.join(ENCODERS)}")
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model.eval().to(device or "cpu")
