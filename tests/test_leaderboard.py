@@ -299,8 +299,7 @@ def test_demo_end_to_end_with_ce(tmp_path, digits_data):
     assert paths[-1] == out / "README.md"
     page = (out / "digits-lt10.md").read_text()
     assert (
-        "| ce | reactnet-a-tiny |" in page
-        and "![per-class-digits-lt10](plots/per-class-digits-lt10.png)" in page
+        "| ce | cnn-digits |" in page and "![per-class-digits-lt10](plots/per-class-digits-lt10.png)" in page
     )
     assert (out / "index.html").exists() and (out / "plots" / "groups-digits-lt10.svg").stat().st_size > 1000
     first = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}

@@ -62,6 +62,15 @@ def test_reactnet_a_224_same_predictions():
     compare(model, torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(3)))
 
 
+def test_packed_model_under_torch_compile():
+    model = randomized("reactnet-a-tiny", in_chans=1)
+    pk = packed.PackedReActNet(model)
+    x = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        compiled = torch.compile(pk, backend="aot_eager", fullgraph=True)
+        assert torch.equal(compiled(x), pk(x))
+
+
 def test_reused_buffers_across_calls_and_shapes():
     model = randomized("reactnet-a-tiny", in_chans=1)
     pk = packed.PackedReActNet(model)

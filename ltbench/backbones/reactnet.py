@@ -11,8 +11,10 @@ Differences from the official code, all deliberate and documented:
   official checkpoint (step 1 4-D ``weight`` or step 2 flat ``weights``) onto them, strictly.
 - Train and eval compute the same function (the official multiplies α after the conv only in eval).
 
-``reactnet-a-tiny`` is this same code at ``width=0.25`` with ``stem_stride=1`` and stride 2 only in blocks 2
-and 4, so digits' 8×8 one-channel images run natively: 8×8 → 4×4 (block 2) → 2×2 (block 4) → 2×2 … → 256-d.
+``reactnet-a-tiny`` is this same code at ``width=0.25`` (channels 8 … 256) with ``stem_stride=1`` and stride 2
+only in blocks 6 and 12, so digits' 8×8 one-channel images run natively: blocks 1–5 at 8×8, 6–11 at 4×4,
+12–13 at 2×2 → 256-d feature. (Keeping the official stride-2 blocks 2 and 4 leaves 2×2 maps from block 4
+on and learns far worse on digits: 55 % vs 94 % avg in a 30-epoch probe.)
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from ltbench.registry import BACKBONES
 STAGE_CHANNELS = (32, 64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024)
 #: 1-based blocks with stride 2 in the official layout (where the width doubles, except 32 → 64).
 OFFICIAL_STRIDE2 = (2, 4, 6, 12)
+#: 1-based stride-2 blocks of ``reactnet-a-tiny`` (8×8 input, stem stride 1).
+TINY_STRIDE2 = (6, 12)
 
 
 class Stem(nn.Module):
@@ -203,7 +207,7 @@ def reactnet_a(
     "reactnet-a-tiny",
     binary=True,
     input_size=8,
-    description="ReActNet-A at width 0.25, stem stride 1, stride 2 in blocks 2 and 4: 8x8 digits natively",
+    description="ReActNet-A at width 0.25, stem stride 1, stride 2 in blocks 6, 12: 8x8 digits natively",
 )
 def reactnet_a_tiny(
     num_classes: int,
@@ -212,4 +216,4 @@ def reactnet_a_tiny(
     stem_stride: int = 1,
     binary_weights: bool = True,
 ) -> ReActNetA:
-    return ReActNetA(num_classes, in_chans, width, stem_stride, (2, 4), binary_weights)
+    return ReActNetA(num_classes, in_chans, width, stem_stride, TINY_STRIDE2, binary_weights)
