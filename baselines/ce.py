@@ -22,7 +22,7 @@ class CE(Method):
     Config = TrainConfig
     recipes = {
         "binary": {"optimizer": "adam", "lr": 0.01, "weight_decay": 0.0, "schedule": "cosine", "epochs": 400},
-        "binary/digits": {**DIGITS, "lr": 0.005},
+        "binary/digits": {**DIGITS, "lr": 0.002},
         "official": {
             "optimizer": "sgd",
             "lr": 0.1,

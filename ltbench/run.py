@@ -19,7 +19,7 @@ from ltbench.registry import BACKBONES, METHODS
 from ltbench.results import SCHEMA_VERSION, config_hash, environment, result_path, write_result
 from ltbench.seeding import seed_everything
 
-DEFAULT_BACKBONE = {"digits": "cnn-digits", "small": "reactnet-a", "large": "reactnet-a"}
+DEFAULT_BACKBONE = {"digits": "reactnet-a-tiny", "small": "reactnet-a", "large": "reactnet-a"}
 
 
 def resolve_device(name: str) -> torch.device:

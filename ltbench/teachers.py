@@ -28,7 +28,7 @@ from ltbench.data import SplitInfo, decode
 #: The digits teacher's training recipe (part of the cache key).
 DIGITS_RECIPE = {
     "width": 32,
-    "epochs": 60,
+    "epochs": 30,
     "batch_size": 50,
     "lr": 0.005,
     "weight_decay": 5e-4,

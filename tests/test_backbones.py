@@ -128,3 +128,21 @@ def test_offline_pretrained_weights_error_names_weights_and_cache(tmp_path, monk
         create_backbone("resnet152", 10, 3, weights="IMAGENET1K_V1")
     msg = str(e.value)
     assert "IMAGENET1K_V1" in msg and str(tmp_path) in msg and "\n" not in msg
+
+
+def test_bnext_tiny_layout_and_binary_forward():
+    from ltbench.backbones.bnext import BNextBlock, ELMAttention, FFN3x3
+
+    m = create_backbone("bnext-tiny", 10, 3, stem_stride=1)
+    blocks = list(m.blocks)
+    assert len(blocks) == 13 and all(isinstance(b, BNextBlock) for b in blocks)
+    kinds = [type(b.mixer) for b in blocks]
+    assert kinds[0] is FFN3x3 and kinds[1] is ELMAttention and kinds[2] is FFN3x3  # even blocks attend
+    assert [i + 1 for i, b in enumerate(blocks) if b.mixer.stride == 2] == [2, 4, 6, 12]
+    conv = blocks[3].mixer.conv
+    m.train()
+    m(torch.randn(2, 3, 32, 32)).sum().backward()
+    assert conv.weight.grad is not None and torch.equal(conv.scale(), torch.ones(conv.out_channels))
+    m.eval()
+    with torch.no_grad():
+        assert m.forward_feature_map(torch.zeros(1, 3, 32, 32)).shape == (1, 1024, 2, 2)

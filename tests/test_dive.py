@@ -97,3 +97,20 @@ def test_unknown_teacher_is_a_user_error(digits_data, tmp_path):
 
     with pytest.raises(LTBenchError, match="unknown DiVE teacher"):
         _run("dive", digits_data, tmp_path, teacher="oracle")
+
+
+def test_dive_star_takes_its_teacher_from_candle_calibration(digits_data, tmp_path, monkeypatch):
+    """The wiring only: a stand-in FP teacher replaces ``fit_calibrated_teacher`` (the real one is slow)."""
+    calibration = pytest.importorskip("ltbench.candle.calibration")
+    from ltbench.backbones import create_backbone
+
+    calls = []
+
+    def stand_in(task):
+        calls.append(task.run_dir.name)
+        return create_backbone("cnn-digits", task.num_classes, 1).to(task.device)
+
+    monkeypatch.setattr(calibration, "fit_calibrated_teacher", stand_in, raising=False)
+    res = _run("dive_star", digits_data, tmp_path)
+    assert calls == ["teacher"]  # trained once, in the teacher's own run dir
+    assert res["records"]["dive_teacher"]["source"] == "candle" and res["config"]["teacher"] == "candle"

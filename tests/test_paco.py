@@ -139,3 +139,19 @@ def test_end_to_end_on_digits(digits_data, tmp_path):
     res = json.loads(path.read_text())
     assert 0.0 <= res["metrics"]["avg"] <= 1.0
     assert res["config"]["queue_size"] == 256 and res["config"]["alpha"] == 0.05
+
+
+def test_queue_smaller_than_batch_is_a_user_error(digits_data, tmp_path):
+    from ltbench.errors import LTBenchError
+    from ltbench.run import run_one
+
+    with pytest.raises(LTBenchError, match="queue"):
+        run_one(
+            "paco",
+            "digits-lt10",
+            "cnn-digits",
+            0,
+            {"queue_size": "8"},
+            data_root=digits_data,
+            results=tmp_path,
+        )

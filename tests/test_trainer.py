@@ -75,14 +75,14 @@ def test_ema_average():
     assert m.weight.item() == pytest.approx(1.0)
 
 
-def test_fit_ce_tiny_reactnet_learns_and_logs(digits_data, tmp_path):
+def test_fit_learns_checkpoints_and_logs(digits_data, tmp_path):
     from ltbench.data import open_split
     from ltbench.method import Task
     from ltbench.trainer import Trainer
 
     torch.manual_seed(0)
     info = open_split("digits-lt10", digits_data)
-    task = Task(info=info, backbone="reactnet-a-tiny", device=torch.device("cpu"), run_dir=tmp_path / "s0")
+    task = Task(info=info, backbone="cnn-digits", device=torch.device("cpu"), run_dir=tmp_path / "s0")
     model = task.create_model()
     cfg = TrainConfig(epochs=2, batch_size=64, lr=0.002, ema=0.9, grad_clip=5.0)
     tr = Trainer(task, cfg, "ce")
@@ -95,3 +95,16 @@ def test_fit_ce_tiny_reactnet_learns_and_logs(digits_data, tmp_path):
     assert [h["epoch"] for h in hist] == [1, 2] and hist[1]["loss"] < hist[0]["loss"]
     assert (tmp_path / "s0" / "ce.ckpt").exists()
     assert len((tmp_path / "s0.log").read_text().splitlines()) == 2
+
+
+def test_every_yaml_recipe_resolves():
+    from pathlib import Path
+
+    from ltbench.registry import METHODS
+    from ltbench.run import resolve_config
+
+    files = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
+    assert files
+    for f in files:
+        cfg = resolve_config(METHODS.get("ce"), True, "large", f)
+        assert cfg.schedule in ("cosine", "linear", "multistep", "constant")

@@ -1,0 +1,56 @@
+"""Teachers: the digits teacher (pretrain split, cached, deterministic) and the pretrained encoders."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ltbench.errors import LTBenchError
+from ltbench.teachers import digits_pretrain, digits_teacher, pretrained_encoder
+
+
+def test_pretrain_split_from_sklearn_equals_built_split(digits_data):
+    from ltbench.data import open_split
+
+    x1, y1 = digits_pretrain(open_split("digits-lt10", digits_data))
+    x2, y2 = digits_pretrain(None)
+    assert x1.shape == (300, 1, 8, 8) and torch.equal(x1, x2) and torch.equal(y1, y2)
+    assert torch.bincount(y1).tolist() == [30] * 10
+
+
+def test_unknown_encoder_is_one_line_error():
+    with pytest.raises(LTBenchError, match="unknown teacher encoder"):
+        pretrained_encoder("vgg")
+
+
+def test_efficientnet_offline_without_cache_names_weights_and_cache(tmp_path, monkeypatch):
+    import huggingface_hub.constants as c
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(LTBenchError) as e:
+        pretrained_encoder("efficientnetv2-m-in21k")
+    assert "tf_efficientnetv2_m.in21k" in str(e.value) and str(tmp_path) in str(e.value)
+
+
+@pytest.mark.slow
+def test_digits_teacher_trains_once_caches_and_is_accurate(digits_data, tmp_path, monkeypatch):
+    from ltbench.data import ImageSplit, open_split
+    from ltbench.transforms import eval_transform
+
+    monkeypatch.setenv("LTBENCH_CACHE", str(tmp_path))
+    info = open_split("digits-lt10", digits_data)
+    t1 = digits_teacher(info=info)
+    assert t1.cache_path.parent == tmp_path / "teachers" and t1.cache_path.exists()
+    mtime = t1.cache_path.stat().st_mtime_ns
+    t2 = pretrained_encoder("digits", info=info)
+    assert t2.cache_path.stat().st_mtime_ns == mtime  # loaded, not retrained
+    assert all(torch.equal(a, b) for a, b in zip(t1.state_dict().values(), t2.state_dict().values()))
+    assert not any(p.requires_grad for p in t2.parameters())
+    ds = ImageSplit(info, "test", eval_transform("digits"), mode="L")
+    x = torch.stack([ds[i][0] for i in range(len(ds))])
+    with torch.no_grad():
+        acc = (t1(x).argmax(1) == torch.as_tensor(ds.labels)).float().mean().item()
+        assert t1.forward_feature_map(x[:2]).shape == (2, 128, 4, 4)
+    assert acc > 0.9
