@@ -174,14 +174,15 @@ def main() -> None:
         if out.returncode != 0:
             sys.exit(f"case {case} failed:\n{out.stderr[-3000:]}")
         cases.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        c = cases[-1]
         print(
-            f"{case:>7}: epoch {cases[-1]['epoch_s']:.2f} s, peak {cases[-1]['peak_mem_mb']:.0f} MiB",
-            flush=True,
+            f"{case:>7}: epoch {c['epoch_s']:.2f} s (CPU {c['cpu_s']:.2f} s), peak {c['peak_mem_mb']:.0f} MiB"
         )
     ref = cases[0]
     ratios = {
         c["id"]: {
             "time": round(c["epoch_s"] / ref["epoch_s"], 3),
+            "cpu": round(c["cpu_s"] / ref["cpu_s"], 3),
             "mem": round(c["peak_mem_mb"] / ref["peak_mem_mb"], 3),
         }
         for c in cases

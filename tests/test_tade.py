@@ -107,7 +107,8 @@ def test_end_to_end_on_digits_records_weights(digits_data, tmp_path):
     path = run_one("tade", "digits-lt10", backbone, 0, sets, data_root=digits_data, results=tmp_path)
     res = json.loads(path.read_text())
     rec = res["records"]["tade"]
-    assert len(rec["aggregation_weights"]) == 3 and sum(rec["aggregation_weights"]) == pytest.approx(1.0, abs=1e-5)
+    weights = rec["aggregation_weights"]
+    assert len(weights) == 3 and sum(weights) == pytest.approx(1.0, abs=1e-5)
     assert rec["epochs"] == 1 and 0.0 <= res["metrics"]["avg"] <= 1.0
 
 

@@ -46,7 +46,9 @@ def test_digits_teacher_trains_once_caches_and_is_accurate(digits_data, tmp_path
     mtime = t1.cache_path.stat().st_mtime_ns
     t2 = pretrained_encoder("digits", info=info)
     assert t2.cache_path.stat().st_mtime_ns == mtime  # loaded, not retrained
-    assert all(torch.equal(a, b) for a, b in zip(t1.state_dict().values(), t2.state_dict().values()))
+    assert all(
+        torch.equal(a, b) for a, b in zip(t1.state_dict().values(), t2.state_dict().values(), strict=True)
+    )
     assert not any(p.requires_grad for p in t2.parameters())
     ds = ImageSplit(info, "test", eval_transform("digits"), mode="L")
     x = torch.stack([ds[i][0] for i in range(len(ds))])
