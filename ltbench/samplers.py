@@ -6,6 +6,8 @@
   ⌊N/B⌋ batches, N the LT train size, as the official training loops stop it.
 - ``sqrt``: classes drawn with probability ∝ sqrt(n_c), an image uniformly within the class.
 Each sampler re-seeds from (seed, epoch), so epoch e draws the same indices whether or not the run resumed.
+Distributed variants: every rank draws the same epoch order and :class:`ltbench.distributed.ShardedBatches`
+gives rank r its equal contiguous part of each global batch (the Trainer does this for every sampler).
 """
 
 from __future__ import annotations

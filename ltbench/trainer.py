@@ -7,11 +7,11 @@ optimizer and schedule steps, optional EMA), shows a rich progress bar (loss, lr
 per epoch to the run's log file (``<run_dir>.log``) and optionally to TensorBoard, and checkpoints at the end
 of every epoch to ``<run_dir>/<stage>.ckpt`` (atomic write by rank 0, ``weights_only`` load).
 
-Determinism and resume: at the start of every epoch the python, numpy and torch RNGs are re-seeded from
-(seed, stage, epoch, rank), and samplers draw from (seed, epoch); so epoch e consumes the same randomness
-whether or not the run was interrupted, and with ``task.resume`` a stage restarts from its last checkpoint
-(modules, optimizer, schedule, EMA, history) and ends with the same weights as an uninterrupted run. A
-finished stage is only reloaded.
+Determinism and resume: at the start of every epoch (and at the end of the stage) the python, numpy and
+torch RNGs are re-seeded from (seed, stage, epoch, rank), and samplers draw from (seed, epoch); so epoch e
+consumes the same randomness whether or not the run was interrupted, as does whatever follows the stage.
+With ``task.resume`` a stage restarts from its last checkpoint (modules, optimizer, schedule, EMA, history)
+and ends with the same weights as an uninterrupted run; a finished stage is only reloaded.
 
 Parameter groups: ``params`` may be tensors or torch param-group dicts. ``cfg.weight_decay_rule`` splits
 plain tensors by name (names come from ``modules``): ``all`` (every parameter), ``conv`` (ReActNet: only
@@ -242,6 +242,8 @@ class Trainer:
                 self._save(modules, opt, sched, epoch + 1)
         if writer is not None:
             writer.close()
+        # what runs after this stage sees the same RNG state whether or not the stage was resumed
+        reseed(_epoch_seed(self.task.seed, self.stage, cfg.epochs, dist.rank()))
         if self.ema is not None:
             self.ema.copy_to(modules)
         return self.history
