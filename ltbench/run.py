@@ -32,6 +32,21 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def _check_weights(backbone: str, weights: str) -> None:
+    """``weights`` is a local file (any backbone) or a name the backbone's factory accepts."""
+    import inspect
+
+    from ltbench.backbones.pretrained import is_weights_file
+
+    if (
+        not is_weights_file(weights)
+        and "weights" not in inspect.signature(BACKBONES.get(backbone)).parameters
+    ):
+        raise LTBenchError(
+            f"backbone {backbone} has no named weights ({weights!r})", "pass a local file: --set weights=PATH"
+        )
+
+
 def default_backbone(family: str) -> str:
     return DEFAULT_BACKBONE[family]
 
@@ -89,6 +104,7 @@ def run_one(
     dist.barrier()
     task = Task(info=info, backbone=backbone, device=dev, seed=seed, run_dir=run_dir, resume=resume)
     if getattr(cfg, "weights", None):
+        _check_weights(backbone, cfg.weights)
         task.backbone_kwargs["weights"] = cfg.weights
     seed_everything(seed)
     from ltbench.evaluate import RESULT_METRICS, evaluate
