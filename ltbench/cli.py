@@ -271,11 +271,17 @@ def leaderboard(results, out, formats, readme, readme_file, reported, no_reporte
 @click.option("--method", "methods_", multiple=True, help="Only these methods (repeatable) [default: all].")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N]")
 @click.option("--backbone", default="reactnet-a-tiny", show_default=True, help="Backbone of every run.")
-def demo(data_root, results, out, seeds, ir, methods_, device, backbone) -> None:
+@click.option(
+    "--jobs",
+    type=int,
+    default=None,
+    help="Runs in parallel, 1-thread each [default: one per core, max 4; 1 on GPU].",
+)
+def demo(data_root, results, out, seeds, ir, methods_, device, backbone, jobs) -> None:
     """Build digits-LT, train every registered method, print the table, write leaderboards and plots."""
     from ltbench.demo import run_demo
 
-    run_demo(data_root, results, out, seeds, ir, methods_, device=device, backbone=backbone)
+    run_demo(data_root, results, out, seeds, ir, methods_, device=device, backbone=backbone, jobs=jobs)
 
 
 def _add_plugin_commands() -> None:

@@ -11,15 +11,19 @@ each method's own ``binary/digits`` / ``official/digits`` recipe sets its epochs
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
+import os
 import time
 import traceback
 from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from ltbench.errors import LTBenchError
 from ltbench.progress import console, make_progress
 from ltbench.registry import DATASETS, METHODS
 
+TEACHER_METHODS = ("candle", "dive_star")  # need the digits teacher, trained once up front
 DEMO_BACKBONE = "reactnet-a-tiny"  # binary, 8x8 input natively (DESIGN: demo and end-to-end runs use it)
 
 
@@ -36,6 +40,57 @@ class DemoRun:
     @property
     def sets(self) -> dict[str, str] | None:
         return {"variant": self.variant} if self.variant else None
+
+
+def default_jobs(device: str = "auto") -> int:
+    """On CPU one worker per core, up to 4: small models train faster as parallel 1-thread runs than as one
+    multi-threaded run (which also slows badly when its cores are shared). On a GPU, one."""
+    import torch
+
+    if device.startswith("cuda") or (device == "auto" and torch.cuda.is_available()):
+        return 1
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+def _executor(jobs: int):
+    if jobs == 1:
+        return _Inline()
+    return ProcessPoolExecutor(
+        jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker, initargs=(jobs,)
+    )
+
+
+def _init_worker(jobs: int) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // jobs))
+
+
+def _run(method, dataset, backbone, seed, sets, data_root, results, device) -> tuple[float, str | None]:
+    """One demo row (in a worker process): seconds taken and the traceback if it failed."""
+    from ltbench.run import run_one
+
+    t = time.perf_counter()
+    try:
+        run_one(method, dataset, backbone, seed, sets, data_root=data_root, results=results, device=device)
+        return time.perf_counter() - t, None
+    except Exception:  # a broken method must not hide the others' results
+        return time.perf_counter() - t, traceback.format_exc()
+
+
+class _Inline:
+    """A stand-in executor that runs each job at submit time (``--jobs 1``: no worker processes)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def submit(self, fn, *args):
+        fut: Future = Future()
+        fut.set_result(fn(*args))
+        return fut
 
 
 def demo_plan(seeds: int = 1, only: Sequence[str] = ()) -> list[DemoRun]:
@@ -61,6 +116,7 @@ def run_demo(
     bench_dir: Path | None = Path("benchmarks/results"),
     device: str = "auto",
     backbone: str | None = DEMO_BACKBONE,
+    jobs: int | None = None,
 ) -> list[Path]:
     """Run the plan, then write plots and leaderboards (md + html) under ``lb_out``; return the leaderboard
     files. Runs that fail are reported (tracebacks in ``<results>/demo-failures.log``) and the demo raises
@@ -69,7 +125,6 @@ def run_demo(
     from ltbench.leaderboard import build_board, dataset_table, write_leaderboards
     from ltbench.plots import make_plots
     from ltbench.results import read_results
-    from ltbench.run import run_one
     from ltbench.tables import out, rich_table
 
     if seeds < 1:
@@ -84,21 +139,26 @@ def run_demo(
     Path(results).mkdir(parents=True, exist_ok=True)
     failures: list[tuple[DemoRun, str]] = []
     timings: dict[str, float] = {}
-    with make_progress() as prog:
-        bar = prog.add_task(f"demo on {split.name}", total=len(plan), info="")
-        for run in plan:
-            prog.update(bar, info=f"{run.label} seed {run.seed}")
-            t = time.perf_counter()
-            try:
-                run_one(
-                    run.method, split.name, backbone, run.seed, run.sets, data_root=data_root,
-                    results=results, device=device,
-                )  # fmt: skip
-            except Exception as e:  # a broken method must not hide the others' results
-                failures.append((run, traceback.format_exc()))
-                console.print(f"[red]failed[/] {run.label} seed {run.seed}: {type(e).__name__}: {e}")
-            timings[run.label] = timings.get(run.label, 0.0) + time.perf_counter() - t
-            prog.advance(bar)
+    if any(r.method in TEACHER_METHODS for r in plan):
+        from ltbench.data import open_split
+        from ltbench.teachers import digits_teacher
+
+        digits_teacher(info=open_split(split.name, data_root))  # train + cache once, before the workers start
+    jobs = max(1, min(jobs or default_jobs(device), len(plan)))
+    args = [(r.method, split.name, backbone, r.seed, r.sets, data_root, results, device) for r in plan]
+    with make_progress() as prog, _executor(jobs) as pool:
+        bar = prog.add_task(
+            f"demo on {split.name} ({jobs} worker{'s' if jobs > 1 else ''})", total=len(plan), info=""
+        )
+        futures = {pool.submit(_run, *a): r for a, r in zip(args, plan, strict=True)}
+        for fut in as_completed(futures):
+            run = futures[fut]
+            seconds, error = fut.result()
+            timings[run.label] = timings.get(run.label, 0.0) + seconds
+            if error:
+                failures.append((run, error))
+                console.print(f"[red]failed[/] {run.label} seed {run.seed}: {error.strip().splitlines()[-1]}")
+            prog.update(bar, advance=1, info=f"done {run.label} seed {run.seed}")
     rs = [r for r in read_results(results) if r["dataset"] == split.name]
     if rs:
         board = build_board(rs, [])
