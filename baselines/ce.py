@@ -10,19 +10,17 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import nn
 
-from ltbench.method import Method, Task, TrainConfig
+from ltbench.method import BINARY_PROTOCOL, DIGITS_RECIPE, Method, Task, TrainConfig
 from ltbench.registry import METHODS
 from ltbench.trainer import Trainer
-
-DIGITS = {"epochs": 30, "batch_size": 64}
 
 
 @METHODS.register("ce")
 class CE(Method):
     Config = TrainConfig
     recipes = {
-        "binary": {"optimizer": "adam", "lr": 0.01, "weight_decay": 0.0, "schedule": "cosine", "epochs": 400},
-        "binary/digits": {**DIGITS, "lr": 0.002},
+        "binary": BINARY_PROTOCOL,
+        "binary/digits": {**DIGITS_RECIPE, "lr": 0.002},
         "official": {
             "optimizer": "sgd",
             "lr": 0.1,
@@ -33,15 +31,7 @@ class CE(Method):
             "milestones": (160, 180),
             "gamma": 0.01,
         },
-        "official/digits": {
-            **DIGITS,
-            "optimizer": "adam",
-            "lr": 0.005,
-            "weight_decay": 0.0,
-            "schedule": "cosine",
-            "warmup_epochs": 0,
-            "milestones": (),
-        },
+        "official/digits": DIGITS_RECIPE,
     }
     stages = "1: joint CE"
     follows = "standard softmax cross-entropy (LDAM-DRW's CIFAR recipe for FP backbones)"

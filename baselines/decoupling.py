@@ -41,7 +41,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ltbench.errors import LTBenchError
-from ltbench.method import Method, Task, TrainConfig
+from ltbench.method import BINARY_PROTOCOL, DIGITS_RECIPE, Method, Task, TrainConfig
 from ltbench.registry import METHODS
 from ltbench.trainer import Trainer
 
@@ -51,8 +51,7 @@ from .losses import mixup_batch, mixup_loss
 BN_POLICIES = ("train", "eval")
 TAU_GRID = (0.0, 2.0, 21)  # np.linspace(0, 2, 21), as tau_norm.py
 
-ADAM_BINARY = {"optimizer": "adam", "lr": 0.01, "weight_decay": 0.0, "schedule": "cosine"}
-BINARY_STAGE1 = {**ADAM_BINARY, "epochs": 400, "batch_size": 256, "warmup_epochs": 0, "milestones": ()}
+BINARY_STAGE1 = BINARY_PROTOCOL
 BINARY_CLS = {"cls_optimizer": "adam", "cls_lr": 0.01, "cls_weight_decay": 0.0, "cls_schedule": "cosine"}
 BINARY_CLS["cls_batch_size"] = 256
 CIFAR_CE_STAGE1 = {  # LDAM-DRW's CIFAR recipe, as baselines/ce.py
@@ -66,16 +65,7 @@ CIFAR_CE_STAGE1 = {  # LDAM-DRW's CIFAR recipe, as baselines/ce.py
     "milestones": (160, 180),
     "gamma": 0.01,
 }
-DIGITS_STAGE1 = {  # short digits runs (≤ 25 s on 2 cores), Adam as ce's digits recipe
-    "epochs": 30,
-    "batch_size": 64,
-    "optimizer": "adam",
-    "lr": 0.005,
-    "weight_decay": 0.0,
-    "schedule": "cosine",
-    "warmup_epochs": 0,
-    "milestones": (),
-}
+DIGITS_STAGE1 = DIGITS_RECIPE  # short digits runs
 DIGITS_CLS = {
     "cls_epochs": 10,
     "cls_batch_size": 64,

@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ltbench.errors import LTBenchError
-from ltbench.method import Method, Task, TrainConfig
+from ltbench.method import BINARY_PROTOCOL, DIGITS_RECIPE, Method, Task, TrainConfig
 from ltbench.registry import METHODS
 from ltbench.trainer import Trainer
 
@@ -87,16 +87,7 @@ class DiVEStarConfig(DiVEConfig):
     teacher: str = "candle"
 
 
-DIGITS = {
-    "optimizer": "adam",
-    "lr": 0.005,
-    "weight_decay": 0.0,
-    "schedule": "cosine",
-    "warmup_epochs": 0,
-    "milestones": (),
-    "epochs": 30,
-    "batch_size": 64,
-}
+DIGITS = DIGITS_RECIPE
 RECIPES = {
     "official": {
         "optimizer": "sgd",
@@ -111,16 +102,7 @@ RECIPES = {
         "gamma": 0.01,
     },
     "official/digits": DIGITS,
-    "binary": {
-        "optimizer": "adam",
-        "lr": 0.01,
-        "weight_decay": 0.0,
-        "schedule": "cosine",
-        "warmup_epochs": 0,
-        "milestones": (),
-        "epochs": 400,
-        "batch_size": 256,
-    },
+    "binary": BINARY_PROTOCOL,
     # reactnet-a-tiny: teacher + student in about CE's 30-epoch time
     "binary/digits": {**DIGITS, "epochs": 15, "teacher_set": ("epochs=15", "cls_epochs=5")},
 }

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ltbench.errors import LTBenchError
-from ltbench.method import Method, Task, TrainConfig
+from ltbench.method import BINARY_PROTOCOL, DIGITS_RECIPE, Method, Task, TrainConfig
 from ltbench.registry import METHODS
 from ltbench.trainer import Trainer
 
@@ -130,28 +130,8 @@ OFFICIAL = {
     "gamma": 0.01,
     "drw_epoch": 160,
 }
-BINARY = {
-    "optimizer": "adam",
-    "lr": 0.01,
-    "weight_decay": 0.0,
-    "schedule": "cosine",
-    "warmup_epochs": 0,
-    "milestones": (),
-    "epochs": 400,
-    "batch_size": 256,
-    "drw_epoch": 320,
-}
-DIGITS = {
-    "optimizer": "adam",
-    "lr": 0.005,
-    "weight_decay": 0.0,
-    "schedule": "cosine",
-    "warmup_epochs": 0,
-    "milestones": (),
-    "epochs": 30,
-    "batch_size": 64,
-    "drw_epoch": 24,
-}
+BINARY = {**BINARY_PROTOCOL, "drw_epoch": 320}
+DIGITS = {**DIGITS_RECIPE, "drw_epoch": 24}
 
 
 @METHODS.register("ldam_drw")

@@ -57,7 +57,7 @@ from torchvision.transforms import v2
 
 from ltbench.data import ImageSplit
 from ltbench.errors import LTBenchError
-from ltbench.method import Method, Task, TrainConfig
+from ltbench.method import BINARY_PROTOCOL, DIGITS_RECIPE, Method, Task, TrainConfig
 from ltbench.registry import METHODS
 from ltbench.trainer import Trainer
 from ltbench.transforms import MEAN_STD, train_transform
@@ -228,29 +228,8 @@ class PaCoConfig(TrainConfig):
 
 CIFAR = {"alpha": 0.01, "temperature": 0.05, "queue_size": 1024, "moco_dim": 32}
 IMAGENET = {"alpha": 0.05, "temperature": 0.2, "queue_size": 8192, "moco_dim": 128}
-DIGITS = {
-    **IMAGENET,
-    "queue_size": 256,
-    "moco_dim": 32,
-    "optimizer": "adam",
-    "lr": 0.005,
-    "weight_decay": 0.0,
-    "schedule": "cosine",
-    "warmup_epochs": 0,
-    "milestones": (),
-    "epochs": 30,
-    "batch_size": 64,
-}
-BINARY = {
-    "optimizer": "adam",
-    "lr": 0.01,
-    "weight_decay": 0.0,
-    "schedule": "cosine",
-    "warmup_epochs": 0,
-    "milestones": (),
-    "epochs": 400,
-    "batch_size": 256,
-}
+DIGITS = {**IMAGENET, "queue_size": 256, "moco_dim": 32, **DIGITS_RECIPE}
+BINARY = BINARY_PROTOCOL
 
 
 @METHODS.register("paco")

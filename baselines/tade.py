@@ -56,7 +56,7 @@ from torchvision.transforms import v2
 
 from ltbench.data import ImageSplit
 from ltbench.errors import LTBenchError
-from ltbench.method import Method, Task, TrainConfig
+from ltbench.method import BINARY_PROTOCOL, DIGITS_RECIPE, Method, Task, TrainConfig
 from ltbench.registry import METHODS
 from ltbench.trainer import Trainer
 from ltbench.transforms import MEAN_STD, train_transform
@@ -204,17 +204,7 @@ class TADEConfig(TrainConfig):
     tta_stop: float = 0.05
 
 
-DIGITS = {
-    "optimizer": "adam",
-    "lr": 0.005,
-    "weight_decay": 0.0,
-    "nesterov": False,
-    "schedule": "cosine",
-    "warmup_epochs": 0,
-    "milestones": (),
-    "epochs": 30,
-    "batch_size": 64,
-}
+DIGITS = {**DIGITS_RECIPE, "nesterov": False}
 
 
 @METHODS.register("tade")
@@ -244,16 +234,7 @@ class TADE(Method):
             "tta_lr": 0.025,
         },
         "official/digits": DIGITS,
-        "binary": {
-            "optimizer": "adam",
-            "lr": 0.01,
-            "weight_decay": 0.0,
-            "schedule": "cosine",
-            "warmup_epochs": 0,
-            "milestones": (),
-            "epochs": 400,
-            "batch_size": 256,
-        },
+        "binary": BINARY_PROTOCOL,
         "binary/large": {"tta_lr": 0.025},
         "binary/digits": {**DIGITS, "epochs": 12},  # 3 experts of blocks 6–13: ≈ CE's 30-epoch time
     }

@@ -66,11 +66,11 @@ from ltbench.candle.teacher import MultiResTeacher
 from torch import nn
 from torch.utils.data import Dataset
 
-from ltbench.method import Method, Task
+from ltbench.method import BINARY_PROTOCOL, Method, Task
 from ltbench.registry import METHODS
 from ltbench.trainer import Trainer
 
-PAPER = {"optimizer": "adam", "lr": 0.01, "weight_decay": 0.0, "schedule": "cosine", "epochs": 400}
+PAPER = BINARY_PROTOCOL
 # digits (demo scale, ≈40 s per run on 2 cores): fewer epochs, smaller batches, a gentler lr for the tiny
 # binary student; calibration long enough for a fresh head on ~250 images.
 DIGITS = {

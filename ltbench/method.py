@@ -17,6 +17,21 @@ from torch import nn
 from ltbench.data import ImageSplit, SplitInfo
 from ltbench.transforms import eval_transform, in_chans, train_transform
 
+#: The CANDLE paper's protocol for binary backbones (App. D/G): Adam, no weight decay, cosine from lr 0.01,
+#: 400 epochs of batch 256. Every method's ``binary`` recipe starts from it.
+BINARY_PROTOCOL: dict[str, Any] = {
+    "optimizer": "adam",
+    "lr": 0.01,
+    "weight_decay": 0.0,
+    "schedule": "cosine",
+    "warmup_epochs": 0,
+    "milestones": (),
+    "epochs": 400,
+    "batch_size": 256,
+}
+#: The short digits recipe (Adam, cosine, 30 epochs of batch 64) that the ``*/digits`` recipes start from.
+DIGITS_RECIPE: dict[str, Any] = {**BINARY_PROTOCOL, "lr": 0.005, "epochs": 30, "batch_size": 64}
+
 
 @dataclass
 class TrainConfig:
