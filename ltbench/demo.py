@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from rich.markup import escape
+
 from ltbench.errors import LTBenchError
 from ltbench.progress import console, make_progress
 from ltbench.registry import DATASETS, METHODS
@@ -157,13 +159,17 @@ def run_demo(
             timings[run.label] = timings.get(run.label, 0.0) + seconds
             if error:
                 failures.append((run, error))
-                console.print(f"[red]failed[/] {run.label} seed {run.seed}: {error.strip().splitlines()[-1]}")
+                console.print(
+                    f"[red]failed[/] {escape(run.label)} seed {run.seed}: {escape(error.strip().splitlines()[-1])}"
+                )
             prog.update(bar, advance=1, info=f"done {run.label} seed {run.seed}")
     rs = [r for r in read_results(results) if r["dataset"] == split.name]
     if rs:
         board = build_board(rs, [])
         out.print(rich_table(dataset_table(board, split.name)))
-    console.print("time per row (s): " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(timings.items())))
+    console.print(
+        escape("time per row (s): " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(timings.items())))
+    )
     plots, skipped = make_plots(results, lb_out, bench_dir)
     for reason in skipped:
         console.print(f"[yellow]plot skipped[/] {reason}")

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ltbench.builders.profile import ir_tag
@@ -124,7 +125,7 @@ def results_table(results: list[dict], title: str) -> Table:
         m = r["metrics"]
         t.add_row(
             r["dataset"],
-            r["row"],
+            escape(r["row"]),
             r["backbone"],
             str(r["seed"]),
             *(pct(m.get(k)) for k in ("avg", "head", "medium", "tail", "top1", "ece", "tail_as_head")),
@@ -134,14 +135,14 @@ def results_table(results: list[dict], title: str) -> Table:
 
 def print_result(path: Path) -> None:
     r = json.loads(Path(path).read_text())
-    out.print(results_table([r], f"{r['row']} on {r['dataset']}"))
+    out.print(results_table([r], escape(f"{r['row']} on {r['dataset']}")))
 
 
 def rich_table(t) -> Table:
     """A :class:`ltbench.leaderboard.Table` as a rich table (first two columns left-aligned)."""
-    rt = Table(title=t.title, caption="\n".join(t.notes[:1]) or None)
+    rt = Table(title=escape(t.title), caption=escape("\n".join(t.notes[:1])) or None)
     for i, col in enumerate(t.columns):
         rt.add_column(col, justify="left" if i < 2 else "right", overflow="fold")
     for row in t.rows:
-        rt.add_row(*row)
+        rt.add_row(*(escape(str(c)) for c in row))  # rows like candle[cd] are not markup
     return rt
