@@ -27,7 +27,7 @@ import click
     type=click.Path(path_type=Path),
     default=Path("benchmarks/results"),
     show_default=True,
-    help="Where benchmarks/multires.py wrote multires*.json (paper Fig. 2).",
+    help="Where benchmarks/bench_multires.py wrote multires*.json (paper Fig. 2).",
 )
 @click.option(
     "--reported",
