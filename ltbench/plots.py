@@ -279,7 +279,9 @@ def make_plots(
     if benches:
         emit("multires-cost", multires_figure(benches))
     else:
-        skipped.append(f"multires-cost: no multires*.json under {bench_dir} (run benchmarks/bench_multires.py)")
+        skipped.append(
+            f"multires-cost: no multires*.json under {bench_dir} (run benchmarks/bench_multires.py)"
+        )
     if scatter:
         emit("reported-vs-reproduced", scatter_figure(scatter))
     else:
