@@ -136,6 +136,17 @@ def _(a_bits, panels, k, n):
     return a_bits.new_empty(a_bits.shape[0], n, dtype=torch.int32)
 
 
+def _fused_into(x_bits, panels, tapsum, scale, shift, res, rp_b1, rp_slope, rp_b2, next_bias, c, n, kh, kw,
+                stride, pad, res_pool, out, bits) -> None:  # fmt: skip
+    """The fused conv of both ops, written into ``out`` and ``bits`` (no bits when ``bits`` has 0 words)."""
+    rp = None if rp_slope is None else (_c(rp_b1), _c(rp_slope), _c(rp_b2))
+    _conv_call(
+        x_bits.contiguous(), panels.contiguous(), _c(tapsum, torch.int32), c, n, kh, kw, stride, pad,
+        out_f=out, out_bits=bits if bits.shape[-1] else None, scale=_c(scale), shift=_c(shift), res=_c(res),
+        res_pool=res_pool, rp=rp, next_bias=_c(next_bias),
+    )  # fmt: skip
+
+
 @torch.library.custom_op("ltbench::xnor_conv_fused", mutates_args=())
 def xnor_conv_fused(
     x_bits: torch.Tensor,
@@ -164,12 +175,8 @@ def xnor_conv_fused(
     ho, wo = _out_hw(h, w, kh, kw, stride, pad)
     out = torch.empty(b, ho, wo, n, dtype=torch.float32)
     bits = torch.empty(b, ho, wo, n_words(n) if want_bits else 0, dtype=torch.int64)
-    rp = None if rp_slope is None else (_c(rp_b1), _c(rp_slope), _c(rp_b2))
-    _conv_call(
-        x_bits.contiguous(), panels.contiguous(), _c(tapsum, torch.int32), c, n, kh, kw, stride, pad,
-        out_f=out, out_bits=bits if want_bits else None, scale=_c(scale), shift=_c(shift), res=_c(res),
-        res_pool=res_pool, rp=rp, next_bias=_c(next_bias),
-    )  # fmt: skip
+    _fused_into(x_bits, panels, tapsum, scale, shift, res, rp_b1, rp_slope, rp_b2, next_bias, c, n, kh, kw,
+                stride, pad, res_pool, out, bits)  # fmt: skip
     return out, bits
 
 
@@ -210,9 +217,5 @@ def xnor_conv_fused_out(
     pixel: not wanted). Lets a caller reuse buffers: fresh multi-MB allocations page-fault on every call."""
     if not (out.is_contiguous() and bits.is_contiguous()):
         raise ValueError("out and bits must be contiguous")
-    rp = None if rp_slope is None else (_c(rp_b1), _c(rp_slope), _c(rp_b2))
-    _conv_call(
-        x_bits.contiguous(), panels.contiguous(), _c(tapsum, torch.int32), c, n, kh, kw, stride, pad,
-        out_f=out, out_bits=bits if bits.shape[-1] else None, scale=_c(scale), shift=_c(shift), res=_c(res),
-        res_pool=res_pool, rp=rp, next_bias=_c(next_bias),
-    )  # fmt: skip
+    _fused_into(x_bits, panels, tapsum, scale, shift, res, rp_b1, rp_slope, rp_b2, next_bias, c, n, kh, kw,
+                stride, pad, res_pool, out, bits)  # fmt: skip
