@@ -9,56 +9,57 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
 
+from ltbench import recipes
 from ltbench.data import ImageSplit, SplitInfo
 from ltbench.transforms import eval_transform, in_chans, train_transform
 
-#: The CANDLE paper's protocol for binary backbones (App. D/G): Adam, no weight decay, cosine from lr 0.01,
-#: 400 epochs of batch 256. Every method's ``binary`` recipe starts from it.
-BINARY_PROTOCOL: dict[str, Any] = {
-    "optimizer": "adam",
-    "lr": 0.01,
-    "weight_decay": 0.0,
-    "schedule": "cosine",
-    "warmup_epochs": 0,
-    "milestones": (),
-    "epochs": 400,
-    "batch_size": 256,
-}
-#: The short digits recipe (Adam, cosine, 30 epochs of batch 64) that the ``*/digits`` recipes start from.
-DIGITS_RECIPE: dict[str, Any] = {**BINARY_PROTOCOL, "lr": 0.005, "epochs": 30, "batch_size": 64}
+#: Compatibility names; the values live in :mod:`ltbench.recipes` (import them from there).
+BINARY_PROTOCOL: dict[str, Any] = recipes.EQUAL_BUDGET
+DIGITS_RECIPE: dict[str, Any] = recipes.DIGITS
+
+Optimizer = Literal["adam", "adamw", "sgd"]
+Schedule = Literal["cosine", "multistep", "linear", "constant"]
+SamplerName = Literal["instance", "class_aware", "sqrt"]
+BNPolicy = Literal["train", "eval"]
 
 
 @dataclass
 class TrainConfig:
-    """Fields every method shares. Subclasses add their own; defaults are the method's official recipe."""
+    """Fields every method shares. Subclasses add their own; recipes (:mod:`ltbench.recipes`) set values.
+
+    ``ROW_FIELD`` names the field whose non-default value files a result under its own leaderboard row
+    (``method[value]``, e.g. CANDLE's ablation ``variant``); ``None``: one row per method."""
+
+    ROW_FIELD: ClassVar[str | None] = None
 
     epochs: int = 30
     batch_size: int = 128
-    optimizer: str = "adam"  # adam | adamw | sgd
+    optimizer: Optimizer = "adam"
     lr: float = 0.01
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 0.0
-    schedule: str = "cosine"  # cosine | multistep | linear | constant
+    schedule: Schedule = "cosine"
     warmup_epochs: float = 0.0
     milestones: tuple[int, ...] = ()
     gamma: float = 0.1
-    sampler: str = "instance"  # instance | class_aware | sqrt
+    sampler: SamplerName = "instance"
     augment: bool = True
     amp: bool = False
     grad_clip: float | None = None
     log_every: int = 0
-    schedule_by: str = "step"  # step | epoch (lr changes once per epoch, as ReActNet's LambdaLR)
-    weight_decay_rule: str = "all"  # all | conv (ReActNet: 4-d or 'conv' params only) | no_norm_bias
+    schedule_by: Literal["step", "epoch"] = "step"  # epoch: lr changes once per epoch (ReActNet's LambdaLR)
+    weight_decay_rule: Literal["all", "conv", "no_norm_bias"] = "all"  # conv: ReActNet (4-d or 'conv' only)
     ema: float = 0.0  # EMA decay per step (0 = off); the EMA weights replace the model's at the end
     sync_bn: bool = False  # SyncBatchNorm under torchrun (CUDA only)
     tensorboard: bool = False  # scalars under <results>/.runs/.../tensorboard
     weights: str | None = None  # backbone weights: a torchvision/timm weights name or a local file
+    backbone_args: dict[str, Any] = field(default_factory=dict)  # keyword arguments of the backbone factory
 
 
 @dataclass
@@ -119,15 +120,12 @@ def _mode(family: str) -> str:
 
 
 class Method:
-    """Base class. Subclasses set ``Config`` and ``recipes`` and implement ``fit``.
-
-    ``recipes`` maps ``"binary"``/``"official"`` (backbone kind) and ``"<kind>/<family>"`` to field
-    overrides of ``Config`` (applied in that order). Class attributes ``stages``, ``sampler``, ``test_time``
+    """Base class. Subclasses set ``Config`` and implement ``fit``; their recipes live in
+    :mod:`ltbench.recipes` under the registry name. Class attributes ``stages``, ``sampler``, ``test_time``
     and ``follows`` describe the method for ``ltbench methods``.
     """
 
     Config: ClassVar[type[TrainConfig]] = TrainConfig
-    recipes: ClassVar[dict[str, dict[str, Any]]] = {}
     stages: ClassVar[str] = ""
     sampler: ClassVar[str] = "instance"
     test_time: ClassVar[str] = "raw logits"
@@ -135,11 +133,6 @@ class Method:
 
     def __init__(self, config: TrainConfig):
         self.config = config
-
-    @classmethod
-    def recipe(cls, binary: bool, family: str) -> dict[str, Any]:
-        kind = "binary" if binary else "official"
-        return {**cls.recipes.get(kind, {}), **cls.recipes.get(f"{kind}/{family}", {})}
 
     def fit(self, task: Task) -> nn.Module:
         raise NotImplementedError

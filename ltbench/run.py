@@ -11,10 +11,10 @@ from typing import Any
 import torch
 
 from ltbench import distributed as dist
-from ltbench.config import apply_overrides, load_yaml, to_dict
+from ltbench.config import resolve_config, to_dict
 from ltbench.data import DEFAULT_DATA, open_split
 from ltbench.errors import LTBenchError
-from ltbench.method import Method, Task
+from ltbench.method import Task
 from ltbench.registry import BACKBONES, METHODS
 from ltbench.results import SCHEMA_VERSION, config_hash, environment, result_path, write_result
 from ltbench.seeding import seed_everything
@@ -51,21 +51,15 @@ def default_backbone(family: str) -> str:
     return DEFAULT_BACKBONE[family]
 
 
-def resolve_config(method_cls: type[Method], binary: bool, family: str, config_file=None, sets=None) -> Any:
-    cfg = apply_overrides(method_cls.Config(), method_cls.recipe(binary, family), origin="recipe")
-    if config_file:
-        cfg = apply_overrides(cfg, load_yaml(config_file), origin=str(config_file))
-    if sets:
-        cfg = apply_overrides(cfg, sets)
-    return cfg
-
-
 def row_name(method: str, cfg: Any) -> str:
-    """``candle`` for the default variant, ``candle[cd]`` for an ablation variant."""
-    fields = {f.name: f for f in dataclasses.fields(cfg)}
-    if "variant" in fields and cfg.variant != fields["variant"].default:
-        return f"{method}[{cfg.variant}]"
-    return method
+    """The leaderboard row: ``method``, or ``method[value]`` when the config declares a row field
+    (``Config.ROW_FIELD``, e.g. CANDLE's ``variant``) and its value is not the field's default."""
+    field_name = getattr(type(cfg), "ROW_FIELD", None)
+    if field_name is None:
+        return method
+    default = {f.name: f.default for f in dataclasses.fields(cfg)}[field_name]
+    value = getattr(cfg, field_name)
+    return method if value == default else f"{method}[{value}]"
 
 
 def run_one(
