@@ -29,9 +29,8 @@ from ltbench.builders.spec import Pool, ReadOptions, SourceSpec
 import ltbench
 from ltbench.errors import LTBenchError
 from ltbench.groups import RULES, group_classes
+from ltbench.manifest import MANIFEST, read_manifest  # noqa: F401  (re-exported for verify, hub)
 from ltbench.progress import console, make_progress
-
-MANIFEST = "manifest.json"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -194,6 +193,7 @@ def write_all(
     manifest: dict[str, Any] = {
         "name": name,
         "source": spec.name,
+        "family": spec.scale,
         "title": spec.title,
         "ltbench_version": ltbench.__version__,
         "seed": seed,
@@ -227,17 +227,3 @@ def write_all(
 
 def default_source_dir() -> Path:
     return Path(os.environ.get("LTBENCH_SOURCES", "~/.cache/ltbench/sources")).expanduser()
-
-
-def read_manifest(split_dir: Path) -> dict[str, Any]:
-    path = Path(split_dir) / MANIFEST
-    if not path.exists():
-        raise LTBenchError(
-            f"{split_dir} is not a built split (no {MANIFEST})", "build it with `ltbench build`"
-        )
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise LTBenchError(
-            f"{path} is not valid JSON ({e})", "rebuild the split or download it again"
-        ) from None

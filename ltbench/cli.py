@@ -167,6 +167,11 @@ def backbones() -> None:
 @click.option(
     "--config", "config_file", type=click.Path(path_type=Path), default=None, help="YAML config overrides."
 )
+@click.option(
+    "--recipe",
+    default=None,
+    help="Named recipe (official | binary | equal-budget | ...) [default: by backbone].",
+)
 @click.option("--epochs", type=int, default=None, help="Shortcut for --set epochs=N.")
 @click.option("--batch-size", type=int, default=None, help="Shortcut for --set batch_size=N.")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N]")
@@ -188,6 +193,7 @@ def run(
     seeds,
     sets,
     config_file,
+    recipe,
     epochs,
     batch_size,
     device,
@@ -197,18 +203,13 @@ def run(
     results,
 ) -> None:
     """Train METHOD on built datasets and write one result JSON per run."""
-    from ltbench.config import parse_sets
     from ltbench.progress import console
     from ltbench.registry import METHODS
     from ltbench.run import run_one
     from ltbench.tables import built_splits, print_result
 
     METHODS.entry(method)
-    overrides = parse_sets(sets)
-    if epochs is not None:
-        overrides["epochs"] = str(epochs)
-    if batch_size is not None:
-        overrides["batch_size"] = str(batch_size)
+    overrides = _overrides(sets, epochs, batch_size)
     names = list(datasets_)
     if all_:
         names += [n for n in built_splits(data_root) if n not in names]
@@ -228,9 +229,60 @@ def run(
                 device,
                 resume,
                 packed=packed,
+                recipe=recipe,
             )
             print_result(path)
             console.print(f"wrote [bold]{path}[/]")
+
+
+def _overrides(sets, epochs: int | None, batch_size: int | None) -> dict[str, str]:
+    from ltbench.config import parse_sets
+
+    overrides = parse_sets(sets)
+    if epochs is not None:
+        overrides["epochs"] = str(epochs)
+    if batch_size is not None:
+        overrides["batch_size"] = str(batch_size)
+    return overrides
+
+
+@cli.command("config")
+@click.option("--method", required=True, help="Method name (`ltbench methods`).")
+@click.option("--dataset", required=True, help="Dataset name, e.g. cifar100-lt100 (need not be built).")
+@click.option("--backbone", default=None, help="Backbone name [default: the dataset family's].")
+@click.option(
+    "--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a config field (repeatable)."
+)
+@click.option(
+    "--config", "config_file", type=click.Path(path_type=Path), default=None, help="YAML config overrides."
+)
+@click.option(
+    "--recipe", default=None, help="Named recipe [default: binary on a binary backbone, else official]."
+)
+@click.option("--epochs", type=int, default=None, help="Shortcut for --set epochs=N.")
+@click.option("--batch-size", type=int, default=None, help="Shortcut for --set batch_size=N.")
+@DATA
+def config_cmd(method, dataset, backbone, sets, config_file, recipe, epochs, batch_size, data_root) -> None:
+    """Print the fully resolved config of METHOD on DATASET as YAML (nothing is trained or built).
+
+    The output feeds back unchanged: `ltbench config ... > c.yaml; ltbench run ... --config c.yaml`."""
+    from ltbench.backbones import is_binary
+    from ltbench.config import resolve_config, resolved_recipe, to_yaml
+    from ltbench.families import family_of_dataset, get_family
+    from ltbench.registry import BACKBONES, METHODS
+
+    METHODS.entry(method)
+    source, family = family_of_dataset(dataset, data_root)
+    backbone = backbone or get_family(family).default_backbone
+    BACKBONES.entry(backbone)
+    binary = is_binary(backbone)
+    overrides = _overrides(sets, epochs, batch_size)
+    cfg = resolve_config(method, binary, family, config_file, overrides, recipe, backbone)
+    name = resolved_recipe(method, binary, config_file, recipe)
+    header = [
+        f"ltbench config: {method} on {dataset} (source {source}, family {family}), backbone {backbone}"
+    ]
+    click.echo(to_yaml(cfg, name, header), nl=False)
 
 
 @cli.command()

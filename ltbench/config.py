@@ -222,7 +222,7 @@ def to_yaml(cfg: Any, recipe: str | None = None, header: list[str] = ()) -> str:
             nested.setdefault(head, {})[key.split("_", 1)[1]] = value
         else:
             nested[key] = value
-    body = yaml.safe_dump(nested, sort_keys=False, default_flow_style=None, allow_unicode=True)
+    body = yaml.safe_dump(nested, sort_keys=False, default_flow_style=False, allow_unicode=True)
     return "".join(f"# {line}\n" for line in header) + body
 
 

@@ -104,9 +104,10 @@ class SplitInfo:
 
     @property
     def family(self) -> str:
-        from ltbench.registry import DATASETS
+        """The image family (``ltbench.families``) the manifest stores (older builds: the source's)."""
+        from ltbench.families import family_of_source
 
-        return DATASETS.entry(self.manifest["source"]).obj.scale
+        return self.manifest.get("family") or family_of_source(self.manifest["source"])
 
     @property
     def grouping(self) -> str:
@@ -114,7 +115,7 @@ class SplitInfo:
 
 
 def open_split(name: str, data_root: Path | str = DEFAULT_DATA) -> SplitInfo:
-    from ltbench.builders.build import read_manifest
+    from ltbench.manifest import read_manifest
 
     path = split_dir(name, data_root)
     return SplitInfo(name=path.name, path=path, manifest=read_manifest(path))

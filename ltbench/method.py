@@ -16,7 +16,7 @@ from torch import nn
 
 from ltbench import recipes
 from ltbench.data import ImageSplit, SplitInfo
-from ltbench.transforms import eval_transform, in_chans, train_transform
+from ltbench.families import Family, get_family
 
 #: Compatibility names; the values live in :mod:`ltbench.recipes` (import them from there).
 BINARY_PROTOCOL: dict[str, Any] = recipes.EQUAL_BUDGET
@@ -88,6 +88,11 @@ class Task:
         return self.info.family
 
     @property
+    def image_family(self) -> Family:
+        """The :class:`~ltbench.families.Family` of the split: transforms, mode, channels, teacher."""
+        return get_family(self.info.family)
+
+    @property
     def binary(self) -> bool:
         from ltbench.backbones import is_binary
 
@@ -99,24 +104,36 @@ class Task:
 
         return BACKBONES.entry(self.backbone).meta.get("input_size")
 
+    @property
+    def image_mode(self) -> str:
+        return self.image_family.mode
+
+    def mean_std(self):
+        """The normalisation every stage, test-time step and the evaluator use for this task."""
+        return self.image_family.mean_std(self.input_size)
+
+    def train_transform(self, augment: bool = True, auto_augment: str | None = None, cutout: int = 0):
+        return self.image_family.train_transform(self.input_size, augment, auto_augment, cutout)
+
+    def eval_transform(self):
+        return self.image_family.eval_transform(self.input_size)
+
     def create_model(self, **kwargs: Any) -> nn.Module:
         from ltbench.backbones import create_backbone
 
         kw = {**self.backbone_kwargs, **kwargs}
-        return create_backbone(self.backbone, self.num_classes, in_chans(self.family), **kw).to(self.device)
+        channels = self.image_family.channels
+        return create_backbone(self.backbone, self.num_classes, channels, **kw).to(self.device)
 
     def train_set(self, augment: bool = True, split: str = "train") -> ImageSplit:
-        tf = train_transform(self.family, self.input_size, augment)
-        return ImageSplit(self.info, split, tf, mode=_mode(self.family))
+        return ImageSplit(self.info, split, self.train_transform(augment), mode=self.image_mode)
 
     def eval_set(self, split: str = "test") -> ImageSplit:
-        return ImageSplit(
-            self.info, split, eval_transform(self.family, self.input_size), mode=_mode(self.family)
-        )
+        return ImageSplit(self.info, split, self.eval_transform(), mode=self.image_mode)
 
-
-def _mode(family: str) -> str:
-    return "L" if family == "digits" else "RGB"
+    def image_split(self, split: str, transform: Any) -> ImageSplit:
+        """Split ``split`` of the task's data under any ``transform`` (e.g. a method's two-view transform)."""
+        return ImageSplit(self.info, split, transform, mode=self.image_mode)
 
 
 class Method:

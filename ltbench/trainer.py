@@ -144,6 +144,11 @@ class EMA:
             m.load_state_dict(self.shadow[k])
 
 
+def amp_active(cfg: Any, device: torch.device) -> bool:
+    """Whether ``cfg.amp`` really runs: bf16 autocast on CUDA only (elsewhere training stays fp32)."""
+    return bool(cfg.amp) and device.type == "cuda"
+
+
 class Trainer:
     def __init__(self, task: Task, cfg: TrainConfig, stage: str):
         self.task, self.cfg, self.stage = task, cfg, stage
@@ -253,7 +258,7 @@ class Trainer:
     def _autocast(self):
         if not self.cfg.amp:
             return nullcontext()
-        if self.task.device.type != "cuda":
+        if not amp_active(self.cfg, self.task.device):
             console.log(
                 f"{self.stage}: amp is bf16 autocast on CUDA only; training in fp32 on {self.task.device}"
             )
