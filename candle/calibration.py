@@ -75,7 +75,7 @@ def base_resolution(task: Task) -> int:
 
 def teacher_resolutions(cfg: CandleConfig, task: Task) -> tuple[int, ...]:
     """Multi-resolution for the ``cd+alb+mr`` variant, except on large sets unless ``multires_large``."""
-    multires = cfg.multires and (task.family != "large" or cfg.multires_large)
+    multires = cfg.multires and (task.image_family.multires or cfg.multires_large)
     return resolve_resolutions(task.family, base_resolution(task), cfg.resolutions, multires)
 
 

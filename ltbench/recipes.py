@@ -376,7 +376,9 @@ def _lookup(table: dict, source: str, ir: float | None, family: str, num_classes
     ImageNet-LT; small sets with ≤ 10 classes: CIFAR-10; other small sets: CIFAR-100)."""
     origin = ""
     if not any(s == source for s, _ in table):
-        stand_in = "imagenet-lt" if family == "large" else ("cifar10" if num_classes <= 10 else "cifar100")
+        from ltbench.families import get_family
+
+        stand_in = get_family(family).stand_in(num_classes)
         origin, source = f" (stand-in for {source})", stand_in
     rows = {r: v for (s, r), v in table.items() if s == source}
     if None in rows:
