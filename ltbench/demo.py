@@ -2,9 +2,9 @@
 regenerate the leaderboards and plots and say where they are.
 
 The plan comes from the METHODS registry, so it grows as methods land. Registry meta read here:
-``demo=False`` leaves a method out; ``variants=(...)`` lists the values of its config's ``variant`` field
-to run as extra rows (the field's default is the method's main row, e.g. ``candle``; the others are filed as
-``candle[cd]``...). The backbone is ``reactnet-a-tiny`` (binary, as the paper's setting) unless told otherwise;
+``demo=False`` leaves a method out; ``variants=(...)`` lists values of the config's declared row field
+(``Config.ROW_FIELD``, CANDLE's ``variant``) to run as extra rows (the field's default is the method's main
+row, e.g. ``candle``; the others are filed as ``candle[cd]``...). The backbone is ``reactnet-a-tiny`` (binary, as the paper's setting) unless told otherwise;
 each method's own ``binary/digits`` / ``official/digits`` recipe sets its epochs.
 """
 
@@ -34,6 +34,7 @@ class DemoRun:
     method: str
     variant: str | None
     seed: int
+    field: str | None = None  # the config's row field the variant sets (Config.ROW_FIELD)
 
     @property
     def label(self) -> str:
@@ -41,7 +42,7 @@ class DemoRun:
 
     @property
     def sets(self) -> dict[str, str] | None:
-        return {"variant": self.variant} if self.variant else None
+        return {self.field: self.variant} if self.variant and self.field else None
 
 
 def default_jobs(device: str = "auto") -> int:
@@ -101,10 +102,11 @@ def demo_plan(seeds: int = 1, only: Sequence[str] = ()) -> list[DemoRun]:
     plan = []
     for name in names:
         entry = METHODS.entry(name)
+        field = entry.obj.Config.ROW_FIELD
         fields = {f.name: f for f in dataclasses.fields(entry.obj.Config)}
-        default = fields["variant"].default if "variant" in fields else None
-        variants = [None] + [v for v in entry.meta.get("variants", ()) if v != default]
-        plan += [DemoRun(name, v, s) for v in variants for s in range(seeds)]
+        default = fields[field].default if field else None
+        extra = [v for v in entry.meta.get("variants", ()) if v != default] if field else []
+        plan += [DemoRun(name, v, s, field) for v in [None, *extra] for s in range(seeds)]
     return plan
 
 
