@@ -10,19 +10,13 @@ states they hold the rights.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from ltbench.builders.build import MANIFEST, read_manifest
 from ltbench.builders.verify import verify_split
 
 from ltbench.errors import LTBenchError
-
-REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-
-def is_repo_id(text: str) -> bool:
-    return bool(REPO_ID.match(text)) and not text.endswith((".", "-")) and ".." not in text
+from ltbench.hub_download import REPO_ID, download_split, is_repo_id  # noqa: F401  (fetching lives in core)
 
 
 def check_repo_id(repo_id: str) -> str:
@@ -99,19 +93,3 @@ def publish(
     return str(url)
 
 
-def download_split(repo_id: str, revision: str | None = None, cache_dir: Path | None = None) -> Path:
-    """A local copy (the Hub cache's snapshot) of the dataset repo ``repo_id``."""
-    import huggingface_hub
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
-
-    try:
-        path = huggingface_hub.snapshot_download(
-            repo_id, repo_type="dataset", revision=revision, cache_dir=cache_dir
-        )
-    except (HfHubHTTPError, LocalEntryNotFoundError) as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise LTBenchError(
-            f"cannot fetch the Hub dataset {repo_id}: {first}",
-            "check the repo id, your network, and your token for a private repo",
-        ) from None
-    return Path(path)

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ltbench.baselines.losses import las_epsilons, las_loss
 from ltbench.candle.config import CandleConfig, las_epsilons_for
 from ltbench.candle.teacher import (
     MultiResTeacher,
@@ -36,6 +35,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ltbench.errors import LTBenchError
+from ltbench.losses import las_epsilons, las_loss
 from ltbench.method import Task, TrainConfig
 from ltbench.progress import console
 from ltbench.trainer import Trainer

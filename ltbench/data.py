@@ -43,7 +43,7 @@ def load_split(
     """
     import datasets
 
-    from ltbench.builders.hub import download_split, is_repo_id
+    from ltbench.hub_download import download_split, is_repo_id
 
     name = str(name_or_path_or_repo_id)
     revision = kw.pop("revision", None)

@@ -29,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
+
 from ltbench.errors import LTBenchError
 
 MeanStd = tuple[tuple[float, ...], tuple[float, ...]]
@@ -39,6 +41,24 @@ GREY_MEAN_STD: MeanStd = ((0.5,), (0.5,))
 SMALL_INPUT = 64  # natural-image inputs up to this size use the CIFAR recipe
 DEFAULT_INPUT = 224
 PAPER_RESOLUTIONS = (128, 224, 480)  # Tan & Le (2019), base 224 (CANDLE Alg. 2, App. D)
+
+
+class Cutout(torch.nn.Module):
+    """Zero one ``size``×``size`` square centred at a uniform pixel (clipped at the border), after
+    normalisation (DeVries & Taylor 2017)."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        h, w = img.shape[-2:]
+        cy, cx = int(torch.randint(h, ())), int(torch.randint(w, ()))
+        y0, y1 = max(cy - self.size // 2, 0), min(cy + self.size - self.size // 2, h)
+        x0, x1 = max(cx - self.size // 2, 0), min(cx + self.size - self.size // 2, w)
+        img = img.clone()
+        img[..., y0:y1, x0:x1] = 0
+        return img
 
 
 def _resize_ops(size: int) -> list:
@@ -107,7 +127,6 @@ class Family:
         return self.stats(self.input_size(input_size))
 
     def normalize_ops(self, input_size: int | None = None) -> list:
-        import torch
         from torchvision.transforms import v2
 
         return [v2.ToDtype(torch.float32, scale=True), v2.Normalize(*self.mean_std(input_size))]
@@ -120,8 +139,6 @@ class Family:
         cutout: int = 0,
     ):
         from torchvision.transforms import v2
-
-        from ltbench.transforms import Cutout
 
         ops = list(self.train_ops(self.input_size(input_size), augment))
         if auto_augment:

@@ -7,31 +7,19 @@ knows the family and the backbone's input size; these functions serve code that 
 
 from __future__ import annotations
 
-import torch
-
-from ltbench.families import CIFAR_MEAN_STD, GREY_MEAN_STD, IMAGENET_MEAN_STD, SMALL_INPUT, get_family
+from ltbench.families import (
+    CIFAR_MEAN_STD,
+    GREY_MEAN_STD,
+    IMAGENET_MEAN_STD,
+    SMALL_INPUT,
+    Cutout,
+    get_family,
+)
 
 __all__ = ["MEAN_STD", "SMALL_INPUT", "Cutout", "eval_transform", "in_chans", "mean_std", "train_transform"]
 
 #: The normalisation constants by name (defined in :mod:`ltbench.families`).
 MEAN_STD = {"digits": GREY_MEAN_STD, "imagenet": IMAGENET_MEAN_STD, "cifar": CIFAR_MEAN_STD}
-
-
-class Cutout(torch.nn.Module):
-    """Zero one ``size``×``size`` square centred at a uniform pixel (clipped at the border)."""
-
-    def __init__(self, size: int):
-        super().__init__()
-        self.size = size
-
-    def forward(self, img: torch.Tensor) -> torch.Tensor:
-        h, w = img.shape[-2:]
-        cy, cx = int(torch.randint(h, ())), int(torch.randint(w, ()))
-        y0, y1 = max(cy - self.size // 2, 0), min(cy + self.size - self.size // 2, h)
-        x0, x1 = max(cx - self.size // 2, 0), min(cx + self.size - self.size // 2, w)
-        img = img.clone()
-        img[..., y0:y1, x0:x1] = 0
-        return img
 
 
 def mean_std(family: str, input_size: int | None = None):
