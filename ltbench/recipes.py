@@ -20,7 +20,7 @@ Recipe names (``ltbench config --recipe NAME``; the default is ``binary`` on a b
 - shared recipes (``SHARED_RECIPES``): method-independent training protocols layered over the backbone kind's
   default recipe (ReActNet's two steps).
 
-An entry ``binary/<family>`` whose family is a *demo* family (``digits``) is a complete recipe of its own (on top
+An entry ``binary/<family>`` whose family is a *demo* family (``Family.demo``: digits) is a complete recipe of its own (on top
 of the dataclass defaults) and serves every non-official recipe name there: digits runs are short by design.
 """
 
@@ -33,7 +33,6 @@ Recipe = dict[str, Any]
 
 OFFICIAL, BINARY, EQUAL_BUDGET_NAME = "official", "binary", "equal-budget"
 RECIPE_NAMES = (OFFICIAL, BINARY, EQUAL_BUDGET_NAME)
-DEMO_FAMILIES = ("digits",)  # families whose binary recipes are standalone short demo recipes
 #: Prefixes of a trained stage's optimiser fields (stage 1 has none). ``calib_`` (CANDLE's FP teacher head)
 #: and ``tta_`` (TADE's test-time SGD) are not the binary student's training, so the binary rule skips them.
 TRAINED_STAGES = ("", "cls_")
@@ -319,7 +318,9 @@ def recipe_layers(
     official = pick(OFFICIAL, f"{OFFICIAL}/{family}")
     if name == OFFICIAL:
         return official
-    if family in DEMO_FAMILIES and f"{BINARY}/{family}" in table:
+    from ltbench.families import get_family
+
+    if get_family(family).demo and f"{BINARY}/{family}" in table:
         return pick(f"{BINARY}/{family}")
     if name == BINARY:
         return [*official, ("binary rule", binary_rule(config_cls)), *pick(BINARY, f"{BINARY}/{family}")]
