@@ -8,7 +8,8 @@ applied: unknown keys, values of the wrong type and choices outside a ``Literal[
 Stage settings nest: a config whose fields include ``cls_lr`` has a stage ``cls``, so ``--set cls.lr=0.01`` and
 the YAML mapping ``cls: {lr: 0.01}`` both set ``cls_lr``. Backbone arguments live in ``backbone_args``
 (``--set backbone_args.binary_weights=false``; YAML ``backbone_args: {binary_weights: false}``) and are
-checked against the backbone factory's signature. A YAML file may name a recipe (``recipe: equal-budget``).
+checked against the backbone factory's signature. A YAML file may name a recipe (``recipe: equal-budget``);
+``--recipe`` wins over it.
 """
 
 from __future__ import annotations
@@ -242,7 +243,8 @@ def resolve_config(
 
     name, method_cls = _method(method, METHODS)
     data = load_yaml(config_file) if config_file else {}
-    recipe = str(data.pop(RECIPE_KEY, None) or recipe or recipes.default_recipe(binary))
+    file_recipe = data.pop(RECIPE_KEY, None)
+    recipe = str(recipe or file_recipe or recipes.default_recipe(binary))
     known = recipes.recipe_names(name)
     if recipe not in known:
         raise LTBenchError(f"unknown recipe {recipe!r} for {name}", f"choose one of: {', '.join(known)}")
@@ -263,11 +265,11 @@ def resolve_config(
 
 
 def resolved_recipe(method: Any, binary: bool, config_file: Path | str | None, recipe: str | None) -> str:
-    """The recipe name a resolution uses (YAML ``recipe:`` over ``--recipe`` over the kind's default)."""
+    """The recipe name a resolution uses: ``--recipe``, else the YAML's ``recipe:``, else the kind's default."""
     from ltbench import recipes
 
     data = load_yaml(config_file) if config_file else {}
-    return str(data.get(RECIPE_KEY) or recipe or recipes.default_recipe(binary))
+    return str(recipe or data.get(RECIPE_KEY) or recipes.default_recipe(binary))
 
 
 def _method(method: Any, registry: Any) -> tuple[str, type]:

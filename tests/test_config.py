@@ -173,3 +173,12 @@ def test_config_command_round_trips(method, dataset, backbone, sets, tmp_path):
     bb = backbone or get_family(family).default_backbone
     direct = resolve_config(method, is_binary(bb), family, sets=parse_sets(sets), backbone=bb)
     assert resolve_config(method, is_binary(bb), family, config_file=yml, backbone=bb) == direct
+
+
+def test_recipe_option_wins_over_yaml_recipe_and_unknown_recipe_errors(tmp_path):
+    yml = tmp_path / "c.yaml"
+    yml.write_text("recipe: equal-budget\n")
+    assert resolve_config("ce", True, "small", config_file=yml).epochs == 400
+    assert resolve_config("ce", True, "small", config_file=yml, recipe="binary").epochs == 200
+    with pytest.raises(LTBenchError):
+        resolve_config("ce", True, "small", recipe="fast")
