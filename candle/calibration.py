@@ -35,6 +35,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ltbench.errors import LTBenchError
+from ltbench.families import get_family
 from ltbench.losses import las_epsilons, las_loss
 from ltbench.method import Task, TrainConfig
 from ltbench.progress import console
@@ -75,7 +76,7 @@ def base_resolution(task: Task) -> int:
 
 def teacher_resolutions(cfg: CandleConfig, task: Task) -> tuple[int, ...]:
     """Multi-resolution for the ``cd+alb+mr`` variant, except on large sets unless ``multires_large``."""
-    multires = cfg.multires and (task.image_family.multires or cfg.multires_large)
+    multires = cfg.multires and (get_family(task.family).multires or cfg.multires_large)
     return resolve_resolutions(task.family, base_resolution(task), cfg.resolutions, multires)
 
 
