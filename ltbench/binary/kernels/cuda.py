@@ -89,9 +89,6 @@ def _register(module) -> None:
     from ltbench.binary import ops
     from ltbench.binary.pack import n_words
 
-    def wpop(tapsum: torch.Tensor, k: int) -> torch.Tensor:
-        return ((k - tapsum.sum(1)) // 2).to(torch.int32).contiguous()
-
     def f32(t):
         return None if t is None else t.contiguous().float()
 
@@ -102,14 +99,10 @@ def _register(module) -> None:
         module.sign_pack(x, f32(bias), out)
         return out
 
-    def run(x_bits, rows, tapsum, c, n, kh, kw, stride, pad, **kw_):
+    def run(x_bits, rows, tapsum, c, n, kh, kw, stride, pad, **epilogue):
         tapsum = tapsum.contiguous().to(torch.int32)
-        module.conv(
-            x_bits.contiguous(), rows.contiguous(), tapsum, wpop(tapsum, kh * kw * c), c, n, kh, kw, stride, pad,
-            kw_.get("scale"), kw_.get("shift"), kw_.get("res"), kw_.get("res_pool", False), kw_.get("rp_b1"),
-            kw_.get("rp_slope"), kw_.get("rp_b2"), kw_.get("next_bias"), kw_.get("out_int"), kw_.get("out_f"),
-            kw_.get("out_bits"),
-        )  # fmt: skip
+        wpop = weight_pop(tapsum, kh * kw * c)
+        launch(module, x_bits, rows, tapsum, wpop, c, n, kh, kw, stride, pad, **epilogue)
 
     def out_hw(x_bits, kh, kw, stride, pad):
         _, h, w, _ = x_bits.shape
@@ -146,6 +139,26 @@ def _register(module) -> None:
             next_bias=f32(next_bias), out_f=out, out_bits=bits if want_bits else None,
         )  # fmt: skip
         return out, bits
+
+
+def weight_pop(tapsum, k: int):
+    """Popcount of each packed weight row (its −1 count) from ``tapsum`` = Σ sign(w) per tap: (K − Σ) / 2."""
+    import torch
+
+    return ((k - tapsum.sum(1)) // 2).to(torch.int32).contiguous()
+
+
+def launch(
+    module, x_bits, rows, tapsum, wpop, c, n, kh, kw, stride, pad, *, scale=None, shift=None, res=None,
+    res_pool=False, rp_b1=None, rp_slope=None, rp_b2=None, next_bias=None, out_int=None, out_f=None, out_bits=None,
+) -> None:  # fmt: skip
+    """One call of the extension's conv kernel (``tapsum``, ``wpop`` int32 CUDA tensors): the outputs given
+    (``out_int``, ``out_f``, ``out_bits``) are written, with the fused steps named as in
+    :func:`ltbench.binary.ops.xnor_conv_fused`."""
+    module.conv(
+        x_bits.contiguous(), rows.contiguous(), tapsum, wpop, c, n, kh, kw, stride, pad, scale, shift, res,
+        res_pool, rp_b1, rp_slope, rp_b2, next_bias, out_int, out_f, out_bits,
+    )  # fmt: skip
 
 
 def _row_pop(rows):
