@@ -3,8 +3,6 @@ nvcc emits the b1 AND-popc tensor-core MMA for sm_90, and exactness on a GPU (``
 
 from __future__ import annotations
 
-import glob
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -115,19 +113,6 @@ def _nvcc() -> str | None:
     return shutil.which("nvcc")
 
 
-def _sass_tool() -> list[str] | None:
-    for tool in ("cuobjdump", "nvdisasm"):
-        found = shutil.which(tool)
-        if not found:
-            import triton  # bundles both tools
-
-            cands = glob.glob(os.path.join(os.path.dirname(triton.__file__), "backends/nvidia/bin", tool))
-            found = cands[0] if cands else None
-        if found:
-            return [found, "-sass"] if tool == "cuobjdump" else [found]
-    return None
-
-
 def _run_selftest(tmp_path: Path, compiler: list[str]) -> None:
     src = tmp_path / "selftest.cu"
     src.write_text(SELFTEST)
@@ -151,7 +136,7 @@ def test_device_math_on_host_nvcc(tmp_path):
 
 @pytest.mark.skipif(_nvcc() is None, reason="no nvcc")
 def test_cuda_kernel_sass_has_bmma_and_popc(tmp_path):
-    tool = _sass_tool()
+    tool = kcuda.sass_tool()
     if tool is None:
         pytest.skip("no cuobjdump/nvdisasm (pip install nvidia-cuda-cuobjdump, or triton's bundled copy)")
     cubin = tmp_path / "xnor.cubin"

@@ -161,6 +161,26 @@ def launch(
     )  # fmt: skip
 
 
+def sass_tool() -> list[str] | None:
+    """A disassembler command that prints SASS (``cuobjdump -sass`` or ``nvdisasm``): on the PATH, else the
+    copies Triton's package bundles; None when neither exists."""
+    import glob
+    import shutil
+
+    for tool in ("cuobjdump", "nvdisasm"):
+        found = shutil.which(tool)
+        if not found:
+            try:
+                import triton
+            except ImportError:
+                continue
+            cands = glob.glob(os.path.join(os.path.dirname(triton.__file__), "backends/nvidia/bin", tool))
+            found = cands[0] if cands else None
+        if found:
+            return [found, "-sass"] if tool == "cuobjdump" else [found]
+    return None
+
+
 def _row_pop(rows):
     """Popcount of each int64-word row (torch ops; GEMM weights have a single tap)."""
     import torch
