@@ -140,7 +140,7 @@ def test_cuda_kernel_sass_has_bmma_and_popc(tmp_path):
     if tool is None:
         pytest.skip("no cuobjdump/nvdisasm (pip install nvidia-cuda-cuobjdump, or triton's bundled copy)")
     cubin = tmp_path / "xnor.cubin"
-    cmd = [_nvcc(), "-O3", "-std=c++17", "-gencode=arch=compute_90,code=sm_90", "-cubin", f"-I{KDIR}"]
+    cmd = [_nvcc(), "-std=c++17", *kcuda.nvcc_flags((9, 0)), "-cubin"]  # the loader's flags for Hopper
     proc = subprocess.run(
         [*cmd, str(KDIR / "xnor_cuda_kernels.cu"), "-o", str(cubin)], capture_output=True, text=True
     )
@@ -148,6 +148,17 @@ def test_cuda_kernel_sass_has_bmma_and_popc(tmp_path):
     sass = subprocess.run([*tool, str(cubin)], capture_output=True, text=True, check=True).stdout
     assert "BMMA.168256.AND.POPC" in sass
     assert "XOR.POPC" not in sass  # Hopper emulates the XOR form with two AND MMAs: never used
+    # G0's peak kernel keeps its 8 independent MMA chains in registers (no local-memory spills in the loop)
+    peak = sass[sass.index("xnor_bmma_peak_kernel") :]
+    peak = peak[: peak.index("Function :")] if "Function :" in peak else peak
+    assert peak.count("BMMA.168256.AND.POPC") >= 8 and "STL" not in peak
+
+
+def test_loader_targets_sm_90a_on_hopper():
+    """Hopper builds use the arch-specific sm_90a target (the issue's -gencode); Ampere keeps plain sm_80/86."""
+    assert "-gencode=arch=compute_90a,code=sm_90a" in kcuda.nvcc_flags((9, 0))
+    assert "-gencode=arch=compute_80,code=sm_80" in kcuda.nvcc_flags((8, 0))
+    assert "-gencode=arch=compute_86,code=sm_86" in kcuda.nvcc_flags((8, 6))
 
 
 gpu = pytest.mark.gpu
