@@ -91,5 +91,3 @@ def publish(
             "check the repo id and that your token may write to it",
         ) from None
     return str(url)
-
-

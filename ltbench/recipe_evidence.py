@@ -65,7 +65,12 @@ _DECOUPLED = [
         {"epochs": 90, "batch_size": 512, "optimizer": "sgd", "lr": 0.2, "weight_decay": 5e-4},
         f"{CB}/feat_uniform.yaml",
     ),
-    Claim("official", "small", {**LDAM_CIFAR, **LDAM_SCHEDULE}, f"{LDAM}:43-54, 366-378 (CB has no CIFAR config)"),
+    Claim(
+        "official",
+        "small",
+        {**LDAM_CIFAR, **LDAM_SCHEDULE},
+        f"{LDAM}:43-54, 366-378 (CB has no CIFAR config)",
+    ),
     Claim("binary", "small", {**BINARY_RULE, "epochs": 200}, BINARY_RULE_SRC),
     Claim("binary", "large", {**BINARY_RULE, "epochs": 90, "batch_size": 512}, BINARY_RULE_SRC),
     Claim("equal-budget", "small", {**EQUAL, "batch_size": 256}, EQUAL_SRC),
@@ -78,7 +83,9 @@ _CLS = [
         {"cls_epochs": 10, "cls_lr": 0.2, "cls_batch_size": 512, "cls_sampler": "class_aware"},
         f"{CB}/cls_crt.yaml",
     ),
-    Claim("binary", "large", {"cls_optimizer": "adam", "cls_lr": 0.01, "cls_weight_decay": 0.0}, BINARY_RULE_SRC),
+    Claim(
+        "binary", "large", {"cls_optimizer": "adam", "cls_lr": 0.01, "cls_weight_decay": 0.0}, BINARY_RULE_SRC
+    ),
     Claim("binary", "digits", DIGITS_CLS, DEMO),
 ]
 _DIVE = [
@@ -106,7 +113,13 @@ EVIDENCE: dict[str, list[Claim]] = {
         Claim(
             "official",
             "small",
-            {"iterations": 13000, "warmup_iterations": 800, "batch_size": 512, "lr": 0.1, "weight_decay": 5e-4},
+            {
+                "iterations": 13000,
+                "warmup_iterations": 800,
+                "batch_size": 512,
+                "lr": 0.1,
+                "weight_decay": 5e-4,
+            },
             f"{BS}/CIFAR10_LT/softmax_imba200.yaml",
         ),
         Claim(
@@ -121,7 +134,9 @@ EVIDENCE: dict[str, list[Claim]] = {
             {"epochs": 90, "cls_epochs": 20, "cls_lr": 0.5, "meta_batch_size": 1024, "meta_lr": 0.001},
             f"{BS}/ImageNet_LT/balms_resnet10.yaml",
         ),
-        Claim("binary", "small", {**BINARY_RULE, "iterations": 13000, "cls_optimizer": "adam"}, BINARY_RULE_SRC),
+        Claim(
+            "binary", "small", {**BINARY_RULE, "iterations": 13000, "cls_optimizer": "adam"}, BINARY_RULE_SRC
+        ),
         Claim("equal-budget", "small", {**EQUAL, "iterations": 0, "cls_epochs": 20}, EQUAL_SRC),
         Claim("binary", "digits", {**DIGITS, **DIGITS_CLS, "iterations": 0}, DEMO),
     ],
@@ -141,7 +156,13 @@ EVIDENCE: dict[str, list[Claim]] = {
         Claim(
             "official",
             "large",
-            {"mixup_alpha": 0.2, "epochs": 180, "batch_size": 256, "weight_decay": 5e-4, "schedule": "cosine"},
+            {
+                "mixup_alpha": 0.2,
+                "epochs": 180,
+                "batch_size": 256,
+                "weight_decay": 5e-4,
+                "schedule": "cosine",
+            },
             f"{MS}/imagenet/imagenet_resnet50_stage1_mixup.yaml",
         ),
         Claim("binary", "small", {**BINARY_RULE, "epochs": 200, "cls_optimizer": "adam"}, BINARY_RULE_SRC),
@@ -186,7 +207,12 @@ EVIDENCE: dict[str, list[Claim]] = {
         Claim("binary", "small", {"optimizer": "adam", "lr": 0.01, "weight_decay": 0.0}, f"{SA_BIN}:24-26"),
         Claim("binary", "small", {"tau": 2.0}, f"{SA_BIN}:33"),
         Claim("binary", "small", {"schedule": "cosine", "epochs": 180}, f"{SA_BIN}:39-47"),
-        Claim("binary", "large", {"batch_size": 128, "epochs": 180, "lr": 0.01}, f"{SA_BIN} (ImageNet-LT file alike)"),
+        Claim(
+            "binary",
+            "large",
+            {"batch_size": 128, "epochs": 180, "lr": 0.01},
+            f"{SA_BIN} (ImageNet-LT file alike)",
+        ),
         Claim("equal-budget", "small", {**EQUAL, "batch_size": 256}, EQUAL_SRC),
         Claim("binary", "digits", {**DIGITS, "epochs": 12}, DEMO),
     ],

@@ -64,6 +64,7 @@ def test_bad_choice_is_one_line_error_at_resolve(method, pair, field):
 def test_bad_choice_fails_before_any_training(digits_data, tmp_path, monkeypatch):
     """`ltbench run --set las_kind=x` exits 2 before stage 1 (it used to fail after stage 1 had trained)."""
     from ltbench.baselines.mislas import MiSLAS
+
     from ltbench.run import run_one
 
     def boom(self, task):  # pragma: no cover - reaching fit is the failure
@@ -81,7 +82,16 @@ def test_cli_bad_choice_exits_2(tmp_path):
     with pytest.raises(SystemExit) as e:
         import sys
 
-        sys.argv = ["ltbench", "config", "--method", "crt", "--dataset", "cifar10-lt100", "--set", "cls_sampler=x"]
+        sys.argv = [
+            "ltbench",
+            "config",
+            "--method",
+            "crt",
+            "--dataset",
+            "cifar10-lt100",
+            "--set",
+            "cls_sampler=x",
+        ]
         main()
     assert e.value.code == 2
 
@@ -110,12 +120,16 @@ def test_unknown_yaml_key_is_an_error(tmp_path):
 
 
 def test_backbone_args_checked_against_the_factory():
-    cfg = resolve_config("ce", True, "small", sets={"backbone_args.binary_weights": "false"}, backbone="reactnet-a")
+    cfg = resolve_config(
+        "ce", True, "small", sets={"backbone_args.binary_weights": "false"}, backbone="reactnet-a"
+    )
     assert cfg.backbone_args == {"binary_weights": False}
     with pytest.raises(LTBenchError):
         resolve_config("ce", True, "small", sets={"backbone_args.depth": "3"}, backbone="reactnet-a")
     with pytest.raises(LTBenchError):
-        resolve_config("ce", True, "small", sets={"backbone_args.binary_weights": "maybe"}, backbone="reactnet-a")
+        resolve_config(
+            "ce", True, "small", sets={"backbone_args.binary_weights": "maybe"}, backbone="reactnet-a"
+        )
 
 
 def test_reactnet_step1_trains_real_weights():
@@ -127,7 +141,9 @@ def test_reactnet_step1_trains_real_weights():
     from ltbench.run import backbone_kwargs
 
     for name, binary_weights in (("reactnet-step1", False), ("reactnet-step2", True)):
-        cfg = resolve_config("ce", True, "digits", config_file=f"configs/{name}.yaml", backbone="reactnet-a-tiny")
+        cfg = resolve_config(
+            "ce", True, "digits", config_file=f"configs/{name}.yaml", backbone="reactnet-a-tiny"
+        )
         model = create_backbone("reactnet-a-tiny", 10, 1, **backbone_kwargs(cfg, "reactnet-a-tiny"))
         convs = [m for m in model.modules() if isinstance(m, BinaryConv2d)]
         assert convs and all(c.binary_weights is binary_weights for c in convs)

@@ -8,7 +8,9 @@ from ltbench.docgen import BLOCKS, ROOT, block, render
 def test_every_block_has_its_markers():
     for rel, name in BLOCKS:
         text = (ROOT / rel).read_text(encoding="utf-8")
-        assert block(text, name) is not None, f"{rel} lacks <!-- {name}:start/end --> (run python -m ltbench.docgen)"
+        assert block(text, name) is not None, (
+            f"{rel} lacks <!-- {name}:start/end --> (run python -m ltbench.docgen)"
+        )
 
 
 def test_committed_docs_match_generated():

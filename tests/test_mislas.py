@@ -29,7 +29,8 @@ def test_official_table(source, ir, family, classes, expect, where):
 
 
 def test_family_defaults_outside_the_table():
-    vals, src = mislas_settings("digits", 10, "digits", 10)  # digits' documented ε 0.3/0.0; CIFAR-10 IR10 rest
+    # digits: its documented ε 0.3/0.0; shift_bn, lr_factor from the CIFAR-10 IR10 stand-in
+    vals, src = mislas_settings("digits", 10, "digits", 10)
     assert vals == (0.3, 0.0, False, 0.2) and "stand-in for digits" in src
     vals, src = mislas_settings("cub200", 100, "small", 200)  # CUB's own ε (IR10 row); CIFAR-100 IR100 rest
     assert vals == (0.04, 0.01, True, 0.2) and "cifar100 IR100" in src
@@ -59,7 +60,8 @@ def test_stage2_continues_the_classifier_and_shifts_bn(digits_data, tmp_path):
     # lr_factor = 0 freezes the classifier group exactly: it must equal stage 1's (continued, not re-initialised)
     result, s1, s2 = _run(digits_data, tmp_path, shift_bn="true", lr_factor=0.0)
     rec = result["records"]["mislas"]
-    assert rec["shift_bn"] is True and rec["lr_factor"] == 0.0 and rec["eps_head"] == 0.3  # digits: ltbench.recipes
+    # digits' ε_head: 0.3 (ltbench.recipes.LAS_EPSILON)
+    assert rec["shift_bn"] is True and rec["lr_factor"] == 0.0 and rec["eps_head"] == 0.3
     assert "set: shift_bn, lr_factor" in rec["from"]
     m1, m2 = s1["modules"]["model"], s2["modules"]["model"]
     assert torch.equal(m1["classifier.weight"], m2["classifier.fc.weight"])

@@ -50,7 +50,13 @@ def test_binary_default_is_own_schedule_with_adam():
     ce = resolve_config("ce", True, "small")
     assert (ce.optimizer, ce.lr, ce.weight_decay, ce.epochs, ce.batch_size) == ("adam", 0.01, 0.0, 200, 128)
     tade = resolve_config("tade", True, "small")  # the authors' ReActNet TADE config
-    assert (tade.optimizer, tade.lr, tade.epochs, tade.batch_size, tade.schedule) == ("adam", 0.01, 180, 128, "cosine")
+    assert (tade.optimizer, tade.lr, tade.epochs, tade.batch_size, tade.schedule) == (
+        "adam",
+        0.01,
+        180,
+        128,
+        "cosine",
+    )
     eq = resolve_config("ce", True, "small", recipe="equal-budget")
     assert (eq.epochs, eq.batch_size, eq.schedule, eq.milestones) == (400, 256, "cosine", ())
     yml = resolve_config("ce", True, "small", config_file="configs/binary-candle-protocol.yaml")

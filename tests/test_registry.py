@@ -13,9 +13,13 @@ from ltbench.registry import Registry
 def test_failed_import_is_not_half_loaded(tmp_path, monkeypatch):
     pkg = tmp_path / "regpkg_t"
     pkg.mkdir()
-    (pkg / "__init__.py").write_text("from ltbench.registry import Registry\nREG = Registry('thing', ('regpkg_t',))\n")
+    (pkg / "__init__.py").write_text(
+        "from ltbench.registry import Registry\nREG = Registry('thing', ('regpkg_t',))\n"
+    )
     (pkg / "a_good.py").write_text("from regpkg_t import REG\nREG.register('a')(object())\n")
-    (pkg / "b_bad.py").write_text("from regpkg_t import REG\nREG.register('b')(object())\nraise ImportError('boom')\n")
+    (pkg / "b_bad.py").write_text(
+        "from regpkg_t import REG\nREG.register('b')(object())\nraise ImportError('boom')\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     importlib.invalidate_caches()
     reg: Registry = importlib.import_module("regpkg_t").REG

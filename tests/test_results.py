@@ -53,7 +53,11 @@ def test_split_records():
     from ltbench.run import split_records
 
     stages, selection, rest = split_records(
-        {"stages": [{"name": "stage1", "train_images": 10}], "selection": {"what": "tau", "on": "val"}, "x": 1}
+        {
+            "stages": [{"name": "stage1", "train_images": 10}],
+            "selection": {"what": "tau", "on": "val"},
+            "x": 1,
+        }
     )
     assert stages == [{"name": "stage1", "train_images": 10}]
     assert selection == {"what": "tau", "on": "val"} and rest == {"x": 1}
