@@ -253,6 +253,7 @@ def test_repo_reported_csv_is_the_papers_figures():
 
 def test_demo_plan_follows_registry_meta():
     from dataclasses import dataclass
+    from typing import ClassVar
 
     from ltbench.demo import demo_plan
     from ltbench.method import Method, TrainConfig
@@ -260,6 +261,7 @@ def test_demo_plan_follows_registry_meta():
 
     @dataclass
     class VConfig(TrainConfig):
+        ROW_FIELD: ClassVar[str | None] = "variant"  # rows per variant are declared, not inferred from a name
         variant: str = "full"
 
     class WithVariants(Method):
