@@ -134,10 +134,11 @@ def per_class_figure(dataset: str, entries: Sequence[Entry], tags: Sequence[str]
     grid = np.vstack([_per_class(e, order) for e in entries])
     n_rows, n_cls = grid.shape
     width = min(18.0, max(7.0, 0.45 * n_cls + 5.0))
-    height = 1.6 + 0.32 * n_rows + 0.6
+    row_h = max(0.32, 0.6 / n_rows)  # inches per row; one row still reads as a band, not a line
+    height = 1.0 + row_h * n_rows + 0.9
     fig = plt.figure(figsize=(width, height))
     gs = fig.add_gridspec(
-        2, 3, height_ratios=[1.2, 0.32 * n_rows], width_ratios=[max(n_cls, 4), 4 * 0.9, 0.25],
+        2, 3, height_ratios=[1.0, row_h * n_rows], width_ratios=[max(n_cls, 4), 4 * 0.9, 0.25],
         hspace=0.05, wspace=0.04,
     )  # fmt: skip
     ax_bar, ax_map = fig.add_subplot(gs[0, 0]), fig.add_subplot(gs[1, 0])
@@ -161,7 +162,7 @@ def per_class_figure(dataset: str, entries: Sequence[Entry], tags: Sequence[str]
     if n_cls <= ANNOTATE_CLASSES:
         _annotate(ax_map, grid)
     fig.colorbar(im, cax=ax_cb, label="accuracy (%)")
-    fig.suptitle(f"{dataset}: per-class accuracy (mean over seeds)", y=0.995)
+    ax_bar.set_title(f"{dataset}: per-class accuracy (%, mean over seeds)", pad=18)
     return fig
 
 
@@ -173,7 +174,7 @@ def _mean_or_nan(e: Entry, metric: str) -> float:
 def _annotate(ax, grid: np.ndarray) -> None:
     for (i, j), v in np.ndenumerate(grid):
         text = "N/A" if np.isnan(v) else f"{v:.0f}"
-        ax.text(j, i, text, ha="center", va="center", fontsize=7, color="k" if v >= 60 else "w")
+        ax.text(j, i, text, ha="center", va="center", fontsize=7, color="w" if v < 60 else "k")
 
 
 def per_class_lines_figure(dataset: str, entries: Sequence[Entry], tags: Sequence[str] = ()):
@@ -184,16 +185,22 @@ def per_class_lines_figure(dataset: str, entries: Sequence[Entry], tags: Sequenc
     fig, (ax_bar, ax) = plt.subplots(
         2, 1, figsize=(8, 4.6), sharex=True, gridspec_kw={"height_ratios": [1, 3], "hspace": 0.08}
     )
-    _count_strip(ax_bar, counts, order, _group_spans(entries[0], order))
+    spans = _group_spans(entries[0], order)
+    _count_strip(ax_bar, counts, order, spans)
     x = np.arange(len(order))
+    for _, a, _b in spans:
+        if a > 0:
+            ax.axvline(a - 0.5, color="0.6", lw=0.8)
+    step = max(1, len(order) // 40)
+    ax.set_xticks(x[::step], [str(order[i]) for i in x[::step]])
     for e in entries:
         ax.plot(x, _per_class(e, order), marker="." if len(order) <= 50 else None, label=label(e, tags))
     ax.set_ylim(0, 102)
     ax.set_ylabel("per-class accuracy (%)")
-    ax.set_xlabel("class position, sorted by train count: head → tail")
+    ax.set_xlabel("class (label id), sorted by train count: head → tail")
     ax.grid(axis="y", color="0.9")
     ax.legend(fontsize=8, loc="lower left")
-    ax_bar.set_title(f"{dataset}: per-class accuracy", pad=14)
+    ax_bar.set_title(f"{dataset}: per-class accuracy (mean over seeds)", pad=20)
     return fig
 
 
@@ -216,7 +223,7 @@ def groups_figure(dataset: str, entries: Sequence[Entry], tags: Sequence[str] = 
     ax.grid(axis="y", color="0.9")
     ax.set_axisbelow(True)
     ax.set_title(f"{dataset}: avg / head / medium / tail accuracy (mean ± std over seeds)")
-    ax.legend(fontsize=8, ncols=4, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.005, 1.0))
     return fig
 
 
@@ -232,7 +239,9 @@ def weight_norm_figure(dataset: str, entries: Sequence[Entry], tags: Sequence[st
             if lists:
                 ax.plot(np.arange(len(order)), _mean_lists(lists)[order], marker=".", label=label(e, tags))
         ax.set_title(f"{who}")
-        ax.set_xlabel("class position, sorted by train count: head → tail")
+        step = max(1, len(order) // 40)
+        ax.set_xticks(np.arange(0, len(order), step), [str(order[i]) for i in range(0, len(order), step)])
+        ax.set_xlabel("class (label id), sorted by train count: head → tail")
         ax.grid(color="0.92")
     axes[0].set_ylabel("classifier weight norm")
     axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -378,7 +387,7 @@ def make_plots(
                 lam_series.append((f"{d} · {label(e, tags)}", _mean_lists([x[:n] for x in lams])))
             for m, rep in e.reported.items():
                 s = e.stat(m)
-                if s is not None and s.mean is not None:
+                if s is not None and s.mean is not None and e.comparable(m):
                     scatter.append((m, rep.value, s.mean, s.std or 0.0))
     if not any_norms:
         res.skipped.append(

@@ -12,7 +12,7 @@ from html import escape
 
 from ltbench.leaderboard.markdown import MARKER, Figures
 from ltbench.leaderboard.model import Board, Table
-from ltbench.leaderboard.paper_tables import paper_groups, paper_tables
+from ltbench.leaderboard.paper_tables import paper_tables
 from ltbench.leaderboard.views import dataset_table
 
 HTML_MARKER = MARKER  # an HTML comment on the page's second line: never shown as text
@@ -109,7 +109,7 @@ def index_html(board: Board, figures: Figures) -> str:
 def dataset_html(board: Board, dataset: str, figures: Figures) -> str:
     body = (
         f'<nav><a href="index.html">← all leaderboards</a></nav>\n<h1>{escape(dataset)}</h1>\n'
-        + html_table(dataset_table(board, dataset, paper_groups(dataset)))
+        + html_table(dataset_table(board, dataset))
         + _figures(figures.get(dataset, ()))
     )
     return _page(f"{dataset} — ltbench leaderboard", body)

@@ -18,6 +18,7 @@ from ltbench.errors import LTBenchError
 from ltbench.stats import Summary, paired, summarize
 
 COLUMNS = ("avg", "head", "medium", "tail")
+GROUP_METRICS = COLUMNS[1:]  # depend on the grouping rule
 EXTRA = ("top1", "ece", "tail_as_head", "medium_as_head")
 EXTRA_TITLES = {"top1": "top-1", "ece": "ECE", "tail_as_head": "tail→head", "medium_as_head": "medium→head"}
 BASELINE_ROW = "ce"  # paired differences are taken against this row
@@ -187,6 +188,7 @@ class Entry:
     reported: dict[str, Reported] = field(default_factory=dict)
     expected_seeds: tuple[int, ...] = ()
     baseline: Entry | None = None  # the CE entry with the same dataset, backbone and setting
+    paper_groups: str | None = None  # the grouping rule of the paper's figures on this dataset
 
     @property
     def seeds(self) -> list[int]:
@@ -220,9 +222,17 @@ class Entry:
         s = self.stat(metric)
         return None if s is None else s.mean
 
+    def comparable(self, metric: str) -> bool:
+        """Whether ``metric`` may be set beside the paper's figure: avg always, a group only when this entry's
+        classes were grouped by the paper's rule."""
+        return metric not in GROUP_METRICS or self.paper_groups is None or self.rule == self.paper_groups
+
     def delta(self, metric: str) -> float | None:
+        """Reproduced − reported (points); None when either is absent or the groups differ."""
         ours, theirs = self.mean(metric), self.reported.get(metric)
-        return None if ours is None or theirs is None else ours - theirs.value
+        if ours is None or theirs is None or not self.comparable(metric):
+            return None
+        return ours - theirs.value
 
     def vs_baseline(self, metric: str) -> tuple[Summary, list[int]] | None:
         """The paired difference to the CE entry (points) on the seeds both ran; None without one."""
@@ -347,8 +357,14 @@ def build_board(
     results: Sequence[Mapping[str, Any]],
     reported_rows: Sequence[dict[str, str]],
     reported_label: str = "no reported figures",
+    paper_groups: Mapping[str, str] | None = None,
 ) -> Board:
-    """Entries of every dataset with reproduced results; paper-only rows join the datasets we ran."""
+    """Entries of every dataset with reproduced results; paper-only rows join the datasets we ran.
+    ``paper_groups``: dataset → the grouping rule of its reported figures (default: the paper-tables data)."""
+    if paper_groups is None:
+        from ltbench.leaderboard.paper_tables import paper_groups_by_dataset
+
+        paper_groups = paper_groups_by_dataset()
     grouped = group_runs(load_run(r) for r in results)
     reported = primary_reported(reported_rows)
     entries: dict[str, list[Entry]] = {}
@@ -367,6 +383,8 @@ def build_board(
             for (d, row, bb), figs in reported.items()
             if d == dataset and (row, bb) not in ran
         ]
+        for e in es:
+            e.paper_groups = paper_groups.get(dataset)
         entries[dataset] = sorted(es, key=_rank_key)
     return Board(entries, reported, list(reported_rows), reported_label)
 

@@ -164,10 +164,9 @@ def paper_tables(board: Board, spec: Spec | None = None) -> list[Table]:
     return [RENDER[t["kind"]](board, spec, t) for t in spec.tables]
 
 
-def paper_groups(dataset: str, spec: Spec | None = None) -> str | None:
-    """The grouping rule of the paper's figures on ``dataset`` (None when no suite holds it)."""
-    suite = (spec or load_spec()).suite_of(dataset)
-    return suite.groups if suite else None
+def paper_groups_by_dataset(spec: Spec | None = None) -> dict[str, str]:
+    """dataset → the grouping rule of the paper's figures on it (the rule of its suite)."""
+    return {d: s.groups for s in (spec or load_spec()).suites.values() for d in s.datasets}
 
 
 def suites(spec: Spec | None = None) -> list[tuple[str, tuple[str, ...]]]:

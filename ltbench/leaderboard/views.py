@@ -85,9 +85,9 @@ def shared_setting_note(es: Sequence[Entry]) -> str:
     return f"All rows: {ran[0].tags(same)}." if same else ""
 
 
-def dataset_table(board: Board, dataset: str, paper_groups: str | None = None) -> Table:
+def dataset_table(board: Board, dataset: str) -> Table:
     """The per-dataset leaderboard. Paper/Δ columns appear only when the paper reports this dataset; Δ of
-    head/medium/tail only for rows grouped by ``paper_groups`` (the rule the paper's figures used)."""
+    head/medium/tail only for rows grouped by the rule the paper's figures used."""
     es = board.entries[dataset]
     with_paper = any(e.reported for e in es)
     tags = board.setting_fields(dataset)
@@ -104,8 +104,7 @@ def dataset_table(board: Board, dataset: str, paper_groups: str | None = None) -
             cells.append(fmt_stat(e.stat(m)))
             if with_paper:
                 rep = e.reported.get(m)
-                comparable = m == "avg" or paper_groups is None or e.rule in (None, paper_groups)
-                cells += [pct(rep.value if rep else None), fmt_signed(e.delta(m) if comparable else None)]
+                cells += [pct(rep.value if rep else None), fmt_signed(e.delta(m))]
         s = e.stat("avg")
         cells.append(fmt_interval(s.summary if s else None))
         if with_ce:
@@ -130,8 +129,9 @@ def dataset_table(board: Board, dataset: str, paper_groups: str | None = None) -
         )
     if with_paper:
         text = "Δ = reproduced − reported (points). "
-        if paper_groups:
-            text += f"Δ head/medium/tail only for rows grouped by `{paper_groups}`, the paper's rule. "
+        rule = next((e.paper_groups for e in es if e.paper_groups), None)
+        if rule:
+            text += f"Δ head/medium/tail only for rows grouped by `{rule}`, the paper's rule. "
         notes.append(text + _sources_note(es))
     return Table(dataset, dataset, cols, rows, notes)
 
