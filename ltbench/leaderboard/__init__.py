@@ -12,20 +12,22 @@ from ltbench.leaderboard.model import (
     BASELINE_ROW,
     COLUMNS,
     EXTRA,
-    REPORTED_COLUMNS,
     Board,
     Entry,
     Setting,
     Table,
     build_board,
-    default_reported,
     load_board,
     load_run,
+)
+from ltbench.leaderboard.paper_tables import load_spec, paper_tables
+from ltbench.leaderboard.reported import (
+    REPORTED_COLUMNS,
+    default_reported,
     primary_reported,
     read_reported,
     resolve_reported,
 )
-from ltbench.leaderboard.paper_tables import load_spec, paper_tables
 from ltbench.leaderboard.views import dataset_table
 from ltbench.leaderboard.write import FORMATS, write_board, write_leaderboards
 

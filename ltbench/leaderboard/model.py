@@ -7,7 +7,6 @@ each such :class:`Setting` is its own row. ``load_run`` is the one place a resul
 
 from __future__ import annotations
 
-import csv
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ltbench.errors import LTBenchError
+from ltbench.leaderboard.reported import Reported, primary_reported, read_reported, resolve_reported
 from ltbench.stats import Summary, paired, summarize
 
 COLUMNS = ("avg", "head", "medium", "tail")
@@ -22,36 +22,6 @@ GROUP_METRICS = COLUMNS[1:]  # depend on the grouping rule
 EXTRA = ("top1", "ece", "tail_as_head", "medium_as_head")
 EXTRA_TITLES = {"top1": "top-1", "ece": "ECE", "tail_as_head": "tail→head", "medium_as_head": "medium→head"}
 BASELINE_ROW = "ce"  # paired differences are taken against this row
-REPORTED_COLUMNS = (
-    "paper",
-    "table",
-    "paper_dataset",
-    "paper_column",
-    "dataset",
-    "row",
-    "backbone",
-    "setting",
-    "metric",
-    "value",
-    "primary",
-)
-LEADERBOARDS = (
-    Path(__file__).resolve().parent.parent.parent / "leaderboards"
-)  # of the checkout this runs from
-
-
-def default_reported() -> Path:
-    """``leaderboards/reported.csv`` of the source tree this package runs from."""
-    return LEADERBOARDS / "reported.csv"
-
-
-def resolve_reported(reported: Path | str | bool | None) -> Path | None:
-    """The reported-figures CSV: a path, ``True`` for the checkout's default, ``None``/``False`` for none."""
-    if reported is True:
-        return default_reported()
-    return Path(reported) if reported else None
-
-
 # ---------------------------------------------------------------------------------------------- runs
 
 
@@ -140,16 +110,6 @@ def load_run(r: Mapping[str, Any]) -> Run:
 
 
 # ---------------------------------------------------------------------------------------------- entries
-
-
-@dataclass(frozen=True)
-class Reported:
-    """One reported figure (percent) and where it was printed."""
-
-    value: float
-    table: str
-    setting: str
-    paper: str
 
 
 @dataclass
@@ -285,46 +245,6 @@ class Table:
 
 
 # ---------------------------------------------------------------------------------------------- loading
-
-
-def read_reported(path: Path | None) -> list[dict[str, str]]:
-    """Rows of the reported-figures CSV (``[]`` when ``path`` is None)."""
-    if path is None:
-        return []
-    path = Path(path)
-    if not path.exists():
-        raise LTBenchError(
-            f"reported figures {path} not found",
-            "pass --reported leaderboards/reported.csv from an ltbench checkout, or --no-reported",
-        )
-    with path.open(encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f)
-        if tuple(reader.fieldnames or ()) != REPORTED_COLUMNS:
-            raise LTBenchError(
-                f"{path} has columns {reader.fieldnames}", f"expected {', '.join(REPORTED_COLUMNS)}"
-            )
-        rows = list(reader)
-    for r in rows:
-        try:
-            float(r["value"])
-        except ValueError as e:
-            raise LTBenchError(f"{path}: value {r['value']!r} is not a number", "fix that row") from e
-    return rows
-
-
-def primary_reported(rows: Iterable[dict[str, str]]) -> dict[tuple[str, str, str], dict[str, Reported]]:
-    """(dataset, row, backbone) → metric → the figure a reproduced entry is compared with (``primary=1``)."""
-    out: dict[tuple[str, str, str], dict[str, Reported]] = defaultdict(dict)
-    for r in rows:
-        if r["primary"] != "1":
-            continue
-        key = (r["dataset"], r["row"], r["backbone"])
-        if r["metric"] in out[key]:
-            raise LTBenchError(
-                f"two primary reported figures for {key} {r['metric']}", "mark one of them primary=0"
-            )
-        out[key][r["metric"]] = Reported(float(r["value"]), r["table"], r["setting"], r["paper"])
-    return dict(out)
 
 
 Key = tuple[str, str, Setting]

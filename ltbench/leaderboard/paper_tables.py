@@ -17,7 +17,8 @@ import numpy as np
 import yaml
 
 from ltbench.errors import LTBenchError
-from ltbench.leaderboard.model import LEADERBOARDS, Board, Reported, Table
+from ltbench.leaderboard.model import Board, Table
+from ltbench.leaderboard.reported import LEADERBOARDS, Reported
 from ltbench.leaderboard.views import pct
 
 SPEC_PATH = LEADERBOARDS / "paper-tables.yaml"
