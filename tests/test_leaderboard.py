@@ -187,8 +187,10 @@ def test_write_is_byte_identical_and_removes_stale_pages(setup, tmp_path):
     (out / "NOTES.md").write_text("mine\n")
     for p in (res / "imagenet-lt").rglob("*.json"):
         p.unlink()
-    write_leaderboards(res, out, ("md",), rep)
+    (out / "mine.html").write_text("<p>mine</p>\n")
+    write_leaderboards(res, out, ("md", "html"), rep)
     assert not (out / "imagenet-lt.md").exists() and (out / "NOTES.md").exists()
+    assert not (out / "imagenet-lt.html").exists() and (out / "mine.html").exists()
 
 
 def test_index_lists_provenance_and_incomplete_entries(setup, tmp_path):
