@@ -7,6 +7,7 @@ value, ``—`` / ``N/A`` last); click again to reverse.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from html import escape
 
@@ -25,7 +26,7 @@ th{cursor:pointer;background:#f3f3f3;user-select:none}
 th[data-dir=asc]::after{content:" \\25B2"}th[data-dir=desc]::after{content:" \\25BC"}
 .note{color:#555;font-size:90%;max-width:1100px}
 figure{display:inline-block;margin:6px;vertical-align:top}figure img{max-width:720px;width:100%}
-nav a{margin-right:1em}"""
+nav a{margin-right:1em}.scroll{overflow-x:auto}code{font-size:95%}"""
 
 # Sort the rows of a table.sortable by the clicked column; numbers compare as numbers, text after them.
 _SCRIPT = """document.querySelectorAll('table.sortable th').forEach(function (th) {
@@ -48,13 +49,19 @@ _SCRIPT = """document.querySelectorAll('table.sortable th').forEach(function (th
 });"""
 
 
-def html_table(t: Table) -> str:
+def _inline(text: str) -> str:
+    """Escaped text with markdown's `code` spans as <code>."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(text))
+
+
+def html_table(t: Table, heading: bool = True) -> str:
     head = "".join(f"<th>{escape(c)}</th>" for c in t.columns)
     body = "\n".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in t.rows)
-    notes = "".join(f'<p class="note">{escape(n)}</p>\n' for n in t.notes)
+    notes = "".join(f'<p class="note">{_inline(n)}</p>\n' for n in t.notes)
+    title = f'<h2 id="{escape(t.key)}">{escape(t.title)}</h2>\n' if heading else ""
     return (
-        f'<h2 id="{escape(t.key)}">{escape(t.title)}</h2>\n<table class="sortable">\n'
-        f"<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>\n{notes}"
+        f'{title}<div class="scroll"><table class="sortable">\n'
+        f"<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table></div>\n{notes}"
     )
 
 
@@ -109,7 +116,7 @@ def index_html(board: Board, figures: Figures) -> str:
 def dataset_html(board: Board, dataset: str, figures: Figures) -> str:
     body = (
         f'<nav><a href="index.html">← all leaderboards</a></nav>\n<h1>{escape(dataset)}</h1>\n'
-        + html_table(dataset_table(board, dataset))
+        + html_table(dataset_table(board, dataset), heading=False)
         + _figures(figures.get(dataset, ()))
     )
     return _page(f"{dataset} — ltbench leaderboard", body)
