@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ltbench.errors import LTBenchError
+from ltbench.groups import GROUPS
 
 if TYPE_CHECKING:  # the board model, for type hints only: the caller hands the board in
     from ltbench.leaderboard.model import Board, Entry
@@ -35,7 +36,7 @@ if TYPE_CHECKING:  # the board model, for type hints only: the caller hands the 
 PLOTS_DIR = "plots"
 MULTIRES_CASES = ("single", "candle", "naive")
 MULTIRES_LABELS = {"single": "single-res.", "candle": "CANDLE multi-res.", "naive": "naive multi-res."}
-GROUP_METRICS = ("avg", "head", "medium", "tail")
+GROUP_METRICS = ("avg", *GROUPS)
 GROUP_COLORS = {"avg": "0.35", "head": "#1f77b4", "medium": "#ff7f0e", "tail": "#d62728"}
 MAX_LINES = 5  # per-class line plots stay readable up to this many rows
 ANNOTATE_CLASSES = 25  # heatmap cells carry their value up to this many classes
@@ -102,7 +103,7 @@ def _group_spans(e: Entry, order: Sequence[int]) -> list[tuple[str, int, int]]:
     """(group, first, last) positions of each non-empty group along ``order`` (groups are LT-contiguous)."""
     pos = {c: i for i, c in enumerate(order)}
     spans = []
-    for g in ("head", "medium", "tail"):
+    for g in GROUPS:
         idx = sorted(pos[c] for c in e.runs[0].group_classes.get(g, []))
         if idx:
             spans.append((g, idx[0], idx[-1]))
@@ -152,7 +153,7 @@ def per_class_figure(dataset: str, entries: Sequence[Entry], tags: Sequence[str]
     for _, a, _b in spans:
         if a > 0:
             ax_map.axvline(a - 0.5, color="w", lw=1.5)
-    groups = np.array([[_mean_or_nan(e, m) for m in ("head", "medium", "tail", "avg")] for e in entries])
+    groups = np.array([[_mean_or_nan(e, m) for m in (*GROUPS, "avg")] for e in entries])
     ax_grp.imshow(groups, aspect="auto", cmap="viridis", vmin=0, vmax=100, interpolation="nearest")
     ax_grp.set_xticks(np.arange(4), ["head", "med.", "tail", "avg"])
     ax_grp.xaxis.set_ticks_position("top")

@@ -14,14 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from ltbench.errors import LTBenchError
+from ltbench.groups import GROUPS
 from ltbench.leaderboard.reported import Reported, primary_reported, read_reported, resolve_reported
 from ltbench.stats import Summary, paired, summarize
 
-COLUMNS = ("avg", "head", "medium", "tail")
-GROUP_METRICS = COLUMNS[1:]  # depend on the grouping rule
+GROUP_METRICS = GROUPS  # depend on the grouping rule
+COLUMNS = ("avg", *GROUPS)
 EXTRA = ("top1", "ece", "tail_as_head", "medium_as_head")
 EXTRA_TITLES = {"top1": "top-1", "ece": "ECE", "tail_as_head": "tail→head", "medium_as_head": "medium→head"}
 BASELINE_ROW = "ce"  # paired differences are taken against this row
+
+
 # ---------------------------------------------------------------------------------------------- runs
 
 
@@ -72,7 +75,8 @@ class Run:
 
 
 def load_run(r: Mapping[str, Any]) -> Run:
-    """A result dict → :class:`Run`. Fields newer than a file default: protocol ``ltbench``, inference from
+    """A result dict → :class:`Run`. Fields newer than a file default: protocol ``ltbench`` (read from
+    ``result["protocol"]``, ``["manifest"]["protocol"]`` or ``["split"]["protocol"]``), inference from
     ``result["inference"]["path"]`` (float when absent), AMP as really run (``result["runtime"]["amp"]`` when
     recorded, else the trainer's rule: bf16 autocast only on CUDA), world size 1, no selection."""
     env = r.get("environment", {})
@@ -81,7 +85,12 @@ def load_run(r: Mapping[str, Any]) -> Run:
     amp = runtime.get("amp")
     if amp is None:
         amp = bool(r.get("config", {}).get("amp")) and device.startswith("cuda")
-    protocol = r.get("protocol") or r.get("split", {}).get("protocol") or "ltbench"
+    protocol = (
+        r.get("protocol")
+        or r.get("manifest", {}).get("protocol")
+        or r.get("split", {}).get("protocol")
+        or "ltbench"
+    )
     selection = r.get("selection") or []
     if isinstance(selection, Mapping):
         selection = [selection]
