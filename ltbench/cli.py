@@ -252,7 +252,9 @@ def run(
     help="Reported-figures CSV [default: the checkout's leaderboards/reported.csv].",
 )
 @click.option("--no-reported", is_flag=True, help="Show reproduced figures only.")
-@click.option("--plots/--no-plots", default=True, show_default=True, help="Redraw OUT/plots/ and link them.")
+@click.option(
+    "--plots", is_flag=True, help="Also redraw OUT/plots/ (as `ltbench plot`) and link the figures."
+)
 @click.option(
     "--bench",
     type=click.Path(path_type=Path),

@@ -97,7 +97,7 @@ def test_committed_pages_are_a_current_render():
     if not committed_is_current():
         pytest.skip(
             "leaderboards/index.html predates this renderer and the result files behind it are not in the repo: "
-            "regenerate with `ltbench demo --seeds 3` then `ltbench leaderboard --format md --format html "
+            "regenerate with `ltbench demo --seeds 3` then `ltbench leaderboard --plots --format md --format html "
             "--readme --screenshot`"
         )
     assert sorted(p.stem for p in COMMITTED.glob("*.html") if p.name != "index.html")

@@ -480,20 +480,20 @@ def test_pages_do_not_depend_on_files_left_on_disk(setup, tmp_path):
     assert drawn2.figures == drawn.figures
 
 
-def test_cli_leaderboard_draws_the_figures_it_links(setup, tmp_path):
+def test_cli_leaderboard_plots_draws_the_figures_it_links(setup, tmp_path):
     res, rep = setup
     out = tmp_path / "lb"
     r = CliRunner().invoke(
         cli,
         ["leaderboard", "--results", str(res), "--out", str(out), "--reported", str(rep), "--bench", "none"]
-        + ["--format", "md", "--method", "candle"],
+        + ["--format", "md", "--plots", "--method", "candle"],
     )
     assert r.exit_code == 0, r.output
     page = (out / "cifar10-lt100.md").read_text()
     for stem in ("per-class-cifar10-lt100", "per-class-lines-cifar10-lt100", "groups-cifar10-lt100"):
         assert f"![{stem}](plots/{stem}.png)" in page and (out / "plots" / f"{stem}.png").exists()
     r = CliRunner().invoke(
-        cli, ["leaderboard", "--results", str(res), "--out", str(tmp_path / "np"), "--no-plots"]
-    )
+        cli, ["leaderboard", "--results", str(res), "--out", str(tmp_path / "np")]
+    )  # without --plots: no figures drawn, none linked
     assert r.exit_code == 0 and "## Figures" not in (tmp_path / "np" / "cifar10-lt100.md").read_text()
     assert not (tmp_path / "np" / "plots").exists()
