@@ -134,12 +134,13 @@ def per_class_figure(dataset: str, entries: Sequence[Entry], tags: Sequence[str]
     spans = _group_spans(entries[0], order)
     grid = np.vstack([_per_class(e, order) for e in entries])
     n_rows, n_cls = grid.shape
-    width = min(18.0, max(7.0, 0.45 * n_cls + 5.0))
+    map_w = min(13.0, max(3.0, 0.45 * n_cls))  # inches: heatmap, group panel, colour bar
+    grp_w, bar_w = 2.2, 0.2
     row_h = max(0.32, 0.6 / n_rows)  # inches per row; one row still reads as a band, not a line
     height = 1.0 + row_h * n_rows + 0.9
-    fig = plt.figure(figsize=(width, height))
+    fig = plt.figure(figsize=(map_w + grp_w + bar_w + 0.4, height))
     gs = fig.add_gridspec(
-        2, 3, height_ratios=[1.0, row_h * n_rows], width_ratios=[max(n_cls, 4), 4 * 0.9, 0.25],
+        2, 3, height_ratios=[1.0, row_h * n_rows], width_ratios=[map_w, grp_w, bar_w],
         hspace=0.05, wspace=0.04,
     )  # fmt: skip
     ax_bar, ax_map = fig.add_subplot(gs[0, 0]), fig.add_subplot(gs[1, 0])
@@ -163,7 +164,7 @@ def per_class_figure(dataset: str, entries: Sequence[Entry], tags: Sequence[str]
     if n_cls <= ANNOTATE_CLASSES:
         _annotate(ax_map, grid)
     fig.colorbar(im, cax=ax_cb, label="accuracy (%)")
-    ax_bar.set_title(f"{dataset}: per-class accuracy (%, mean over seeds)", pad=18)
+    ax_bar.set_title(f"{dataset}: per-class accuracy (%, mean over seeds)", pad=22)
     return fig
 
 
