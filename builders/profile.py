@@ -26,18 +26,22 @@ def lt_counts(n_max: float, num_classes: int, ir: float) -> list[int]:
     return [int(n_max * imb_factor ** (c / (num_classes - 1.0))) for c in range(num_classes)]
 
 
-def order_counts(counts: list[int], pool_counts: np.ndarray, order: str = "label") -> list[int]:
-    """Give the profile's c-th count to the c-th class of ``order``: ``label`` (class-label order, the default)
-    or ``count`` (pool count descending, ties by label — needed where a small class precedes a larger one, e.g.
-    Stanford Cars at n_max = 49). Returns counts indexed by class label."""
+def lt_order(pool_counts: np.ndarray, order: str = "label") -> list[int]:
+    """Class ids in LT order, the c-th of which receives the profile's c-th count: ``label`` (class-label order,
+    the default) or ``count`` (pool count descending, ties by label — needed where a small class precedes a
+    larger one, e.g. Stanford Cars at n_max = 49)."""
     if order == "label":
-        return list(counts)
+        return list(range(len(pool_counts)))
     if order != "count":
         raise ValueError(f"unknown class order {order!r}")
     pool_counts = np.asarray(pool_counts)
-    ranked = sorted(range(len(counts)), key=lambda c: (-int(pool_counts[c]), c))
+    return sorted(range(len(pool_counts)), key=lambda c: (-int(pool_counts[c]), c))
+
+
+def order_counts(counts: list[int], pool_counts: np.ndarray, order: str = "label") -> list[int]:
+    """The profile's counts indexed by class label, given in :func:`lt_order`."""
     out = [0] * len(counts)
-    for rank, c in enumerate(ranked):
+    for rank, c in enumerate(lt_order(pool_counts, order)):
         out[c] = counts[rank]
     return out
 
