@@ -66,7 +66,9 @@ def _selection(manifest: dict[str, Any]) -> str:
         text += " Reproduced exactly from the official source files"
         text += f" (assuming {info['assumes']})." if info.get("assumes") else "."
     else:
-        text += f" **Not the authors' exact image list**: {info['reason']}; this is the closest deterministic "
+        text += (
+            f" **Not the authors' exact image list**: {info['reason']}; this is the closest deterministic "
+        )
         text += "equivalent."
     return text
 
@@ -138,9 +140,15 @@ def render_card(manifest: dict[str, Any], spec_info: dict[str, Any], repo_id: st
         lines += ["", f"Pool the long-tailed split is drawn from: {spec_info['pool_definition']}."]
     checks = manifest.get("checksums") or {}
     if checks:
-        lines += ["", "Source checksums: " + "; ".join(f"`{f}` {status}" for f, status in checks.items()) + "."]
+        lines += [
+            "",
+            "Source checksums: " + "; ".join(f"`{f}` {status}" for f, status in checks.items()) + ".",
+        ]
     else:
-        lines += ["", "Source checksums: none verified (read from extracted files, which have no official md5)."]
+        lines += [
+            "",
+            "Source checksums: none verified (read from extracted files, which have no official md5).",
+        ]
     if lt:
         lines += [
             "",

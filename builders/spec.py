@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from ltbench.builders.authors import AuthorsRecipe
 
 

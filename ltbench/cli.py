@@ -110,9 +110,8 @@ def build(
     i_have_the_rights,
 ) -> None:
     """Build the LT split of SOURCE into OUT/<source>-lt<ir>[-authors]/ (Parquet + card + manifest)."""
-    from ltbench.config import parse_sets
-
     from ltbench.builders.build import build as do_build
+    from ltbench.config import parse_sets
     from ltbench.progress import console
     from ltbench.registry import DATASETS
 
@@ -121,7 +120,9 @@ def build(
     overrides = parse_sets(sets)
     unknown = sorted(set(overrides) - {"groups"})
     if unknown:
-        raise LTBenchError(f"ltbench build has no setting {unknown[0]!r}", "the only one is --set groups=RULE")
+        raise LTBenchError(
+            f"ltbench build has no setting {unknown[0]!r}", "the only one is --set groups=RULE"
+        )
     if repo_id is not None:
         from ltbench.builders.hub import check_repo_id, check_rights
 

@@ -408,8 +408,18 @@ def write_small(name: str, root: Path) -> dict:
     return {"ir": 100 if name == "fruits360" else 10, "verify_checksums": False}
 
 
-SMALL_SOURCES = ("aircraft", "caltech101", "cars", "cifar10", "cifar100", "cub200", "dogs", "dtd", "flowers102",
-                 "fruits360")
+SMALL_SOURCES = (
+    "aircraft",
+    "caltech101",
+    "cars",
+    "cifar10",
+    "cifar100",
+    "cub200",
+    "dogs",
+    "dtd",
+    "flowers102",
+    "fruits360",
+)
 
 
 def split_fingerprint(manifest: dict) -> str:

@@ -445,7 +445,10 @@ def test_evaluator_reads_groups_from_the_manifest():
 
 def test_places_lt_data_256_list_paths_give_plain_names(tmp_path):
     base = tmp_path / "src" / "Places_LT"
-    rows = [("data_256/a/airfield/00000001.jpg", 0), ("data_256/a/apartment_building/outdoor/00000002.jpg", 1)]
+    rows = [
+        ("data_256/a/airfield/00000001.jpg", 0),
+        ("data_256/a/apartment_building/outdoor/00000002.jpg", 1),
+    ]
     test = [("val_256/Places365_val_00000003.jpg", 0)]
     fx.write_list_set(
         base, {"Places_LT_train.txt": rows, "Places_LT_val.txt": rows, "Places_LT_test.txt": test}
@@ -475,7 +478,9 @@ def test_checksums_record_what_was_verified(tmp_path, monkeypatch):
     assert m["checksums"] == {"CUB_200_2011.tgz": "md5 not verified (--no-verify-checksums)"}
     built = [line for line in r.output.splitlines() if line.startswith("built")]
     assert "NOT verified for CUB_200_2011.tgz" in built[-1]
-    assert "`CUB_200_2011.tgz` md5 not verified" in (tmp_path / "d2" / "cub200-lt10" / "README.md").read_text()
+    assert (
+        "`CUB_200_2011.tgz` md5 not verified" in (tmp_path / "d2" / "cub200-lt10" / "README.md").read_text()
+    )
 
 
 def test_inat_not_found_names_the_txt_lists(tmp_path):
@@ -528,7 +533,6 @@ def test_download_or_hint_keeps_bugs_and_words_network_errors():
 
 def test_reader_download_bug_keeps_its_traceback(tmp_path, monkeypatch):
     import torchvision.datasets.utils as tvu
-
     from ltbench.builders.readers import download
 
     def broken(url, root, filename=None, md5=None):

@@ -13,8 +13,8 @@ The LT train split is then drawn from the 30-per-class pool (n_max = 30). torchv
 from __future__ import annotations
 
 import numpy as np
-from ltbench.builders.readers import count_note, extract, file_pool, image_folder, subset
 from ltbench.builders.authors import AuthorsRecipe
+from ltbench.builders.readers import count_note, extract, file_pool, image_folder, subset
 from ltbench.builders.spec import ReadOptions, SourceData, SourceSpec
 
 from ltbench.errors import LTBenchError, download_or_hint

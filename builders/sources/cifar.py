@@ -23,9 +23,9 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
+from ltbench.builders.authors import AuthorsRecipe
 from ltbench.builders.files import check_md5, extracted, require
 from ltbench.builders.images import png_bytes
-from ltbench.builders.authors import AuthorsRecipe
 from ltbench.builders.spec import Pool, ReadOptions, SourceData, SourceSpec
 
 from ltbench.errors import LTBenchError, download_or_hint

@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from ltbench.builders.authors import AuthorsRecipe
 from ltbench.builders.files import require
 from ltbench.builders.readers import count_note, download, extract, file_pool, subset
-from ltbench.builders.authors import AuthorsRecipe
 from ltbench.builders.spec import ReadOptions, SourceData, SourceSpec
 
 from ltbench.errors import LTBenchError

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ltbench.builders.readers import concat, count_note, file_pool
 from ltbench.builders.authors import AuthorsRecipe
+from ltbench.builders.readers import concat, count_note, file_pool
 from ltbench.builders.spec import ReadOptions, SourceData, SourceSpec
 
 from ltbench.errors import LTBenchError

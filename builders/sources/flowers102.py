@@ -13,9 +13,9 @@ make ``--no-verify-checksums`` meaningless); torchvision is used for ``--downloa
 from __future__ import annotations
 
 import numpy as np
+from ltbench.builders.authors import AuthorsRecipe
 from ltbench.builders.files import check_md5, require
 from ltbench.builders.readers import concat, count_note, file_pool
-from ltbench.builders.authors import AuthorsRecipe
 from ltbench.builders.spec import ReadOptions, SourceData, SourceSpec
 
 from ltbench.errors import LTBenchError, download_or_hint

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ltbench.builders.readers import class_folders, count_note, file_pool, image_folder
 from ltbench.builders.authors import AuthorsRecipe
+from ltbench.builders.readers import class_folders, count_note, file_pool, image_folder
 from ltbench.builders.spec import ReadOptions, SourceData, SourceSpec
 
 from ltbench.errors import LTBenchError

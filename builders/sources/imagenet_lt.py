@@ -29,7 +29,9 @@ def read_imagenet_lt(opts: ReadOptions) -> SourceData:
     if opts.download:
         raise LTBenchError("ImageNet cannot be downloaded automatically (licence)", HINT)
     base = opts.source_dir / FOLDER
-    lists = {s: read_list_file(base / f"ImageNet_LT_{s}.txt", "imagenet-lt") for s in ("train", "val", "test")}
+    lists = {
+        s: read_list_file(base / f"ImageNet_LT_{s}.txt", "imagenet-lt") for s in ("train", "val", "test")
+    }
     C = 1000
     names = names_from_paths(*lists["train"], C)
     notes = {
