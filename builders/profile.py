@@ -1,7 +1,8 @@
 """The exponential-decay long-tail profile and LDAM-DRW's per-class selection.
 
-n_c = int(n_max · (1/IR) ** (c / (C − 1))), c = 0..C−1 in class-label order, computed in float64 with ``**``
-(the ``exp(−ln IR · c/(C−1))`` form loses one image at the tail on CIFAR-100; see research/datasets.md §0).
+n_c = int(n_max · (1/IR) ** (c / (C − 1))), c = 0..C−1 over the LT class order (label order by default),
+computed in float64 with ``**`` (the ``exp(−ln IR · c/(C−1))`` form loses one image at the tail on CIFAR-100;
+see research/datasets.md §0).
 Selection follows LDAM-DRW's ``IMBALANCECIFAR10.gen_imbalanced_data``: the numpy legacy RNG is seeded once,
 then for each class in label order ``np.random.shuffle(np.where(labels == c)[0])`` and the first n_c are kept.
 """
@@ -14,7 +15,7 @@ import numpy as np
 
 from ltbench.errors import LTBenchError
 
-FORMULA = "n_c = int(n_max * (1/IR) ** (c / (C - 1))), c = 0..C-1 in class-label order"
+FORMULA = "n_c = int(n_max * (1/IR) ** (c / (C - 1))), c = 0..C-1 over the LT class order (lt_order)"
 STANDARD_IRS = (10, 100)
 
 

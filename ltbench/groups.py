@@ -64,7 +64,7 @@ def group_classes(
 def describe(rule: str, bounds: tuple[int, int] | None = None, num_classes: int | None = None) -> str:
     """The rule's one-line description; for ``authors`` with the source's sizes."""
     if rule == "authors" and bounds is not None and num_classes is not None:
-        a, b = bounds
+        a, b = min(bounds[0], num_classes), min(bounds[1], num_classes)
         return (
             f"{RULES['authors']}; here {a} / {b - a} / {num_classes - b} (class_dict of gistvision/"
             "SADE-AgnosticLT f0c042c custum_data/new_dataset.py)"
