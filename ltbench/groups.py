@@ -77,4 +77,4 @@ def manifest_groups(manifest: Mapping[str, Any]) -> dict[str, list[int]]:
     ``groups.classes``)."""
     g = manifest["groups"]
     src = g["classes"] if "classes" in g and "head" not in g else g
-    return {k: [int(c) for c in src[k]] for k in GROUPS}
+    return {k: sorted(int(c) for c in src[k]) for k in GROUPS}

@@ -565,3 +565,42 @@ def test_no_broad_except_left_in_the_download_paths():
 
 def test_lt_counts_used_by_both_protocols_agree():
     assert lt_counts(30, 200, 10)[:3] == _profile(30, 200, 10)[:3] == [30, 29, 29]
+
+
+def test_result_carries_protocol_and_the_manifest_groups(digits_data, tmp_path):
+    """The evaluator reports the groups stored in the manifest (here edited by hand), and the result names the
+    protocol."""
+    import shutil
+
+    from ltbench.run import run_one
+
+    data = tmp_path / "data"
+    shutil.copytree(digits_data / "digits-lt10", data / "digits-lt10")
+    path = data / "digits-lt10" / "manifest.json"
+    m = json.loads(path.read_text())
+    custom = {"head": [9, 8], "medium": [0, 1, 2, 3], "tail": [4, 5, 6, 7]}  # not what thirds gives
+    m["groups"] = {"rule": "thirds", "description": "edited", **custom}
+    path.write_text(json.dumps(m))
+    out = run_one(
+        "ce",
+        "digits-lt10",
+        backbone="cnn-digits",
+        sets={"epochs": "1"},
+        data_root=data,
+        results=tmp_path / "results",
+        device="cpu",
+    )
+    result = json.loads(out.read_text())
+    assert result["protocol"] == "ltbench"
+    assert result["grouping"]["classes"] == {k: sorted(v) for k, v in custom.items()}
+    acc = result["per_class_accuracy"]
+    head = [acc[c] for c in (8, 9) if acc[c] is not None]
+    assert result["metrics"]["head"] == pytest.approx(sum(head) / len(head))
+
+
+def test_missing_authors_build_hint_names_the_protocol(tmp_path):
+    from ltbench.data import split_dir
+
+    with pytest.raises(LTBenchError) as e:
+        split_dir("cub200-lt10-authors", tmp_path)
+    assert "ltbench build cub200 --ir 10 --protocol authors" in e.value.fix
