@@ -48,6 +48,9 @@ def datasets_table(data_root: Path) -> None:
             else:
                 ok = all(got.get(s) == n for s, n in exp.items())
                 built = f"{'✓' if ok else '≠'} {got.get('train')}/{got.get('test')}"
+            authors = _built_counts(data_root, spec.split_name(ir, "authors"))
+            if authors is not None:
+                built += f" (authors {authors.get('train')}/{authors.get('test')})"
             t.add_row(
                 name,
                 spec.title.split(" (")[0],

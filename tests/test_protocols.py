@@ -604,3 +604,10 @@ def test_missing_authors_build_hint_names_the_protocol(tmp_path):
     with pytest.raises(LTBenchError) as e:
         split_dir("cub200-lt10-authors", tmp_path)
     assert "ltbench build cub200 --ir 10 --protocol authors" in e.value.fix
+
+
+def test_datasets_table_lists_authors_builds(tmp_path):
+    d, _ = build_fx("dtd", tmp_path, protocol="authors")
+    r = CliRunner().invoke(cli, ["datasets", "--data", str(d.parent)])
+    n = manifest(d)["splits"]
+    assert r.exit_code == 0 and f"(authors {n['train']['num_rows']}/{n['test']['num_rows']})" in r.output
