@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from ltbench.builders.profile import lt_counts, resolve_n_max
 
 from ltbench.errors import LTBenchError
 
@@ -147,13 +148,9 @@ def argsort_introsort(values: Sequence | np.ndarray) -> np.ndarray:
 
 
 def authors_split(
-    labels: np.ndarray, class_names: Sequence[str], ir: float, recipe: AuthorsRecipe, counts_of
+    labels: np.ndarray, class_names: Sequence[str], ir: float, recipe: AuthorsRecipe
 ) -> AuthorsSplit:
-    """The authors' LT train selection over a pool (``labels`` in the source file order).
-
-    ``counts_of(n_max, C)`` is the profile (:func:`ltbench.builders.profile.lt_counts` at this IR)."""
-    from ltbench.builders.profile import resolve_n_max
-
+    """The authors' LT train selection at ``ir`` over a pool (``labels`` in the source file order)."""
     labels = np.asarray(labels, dtype=np.int64)
     C = len(class_names)
     pool_counts = np.bincount(labels, minlength=C)
@@ -174,7 +171,7 @@ def authors_split(
         t, s = t[i2], s[i2]
         order = [order[int(k)] for k in by_count]
     n_max = resolve_n_max(recipe.n_max, pool_counts)
-    counts = counts_of(n_max, C)
+    counts = lt_counts(n_max, C, ir)
     rng = np.random.RandomState(recipe.seed)
     chosen, short = [], []
     for r, n in enumerate(counts):

@@ -239,9 +239,7 @@ def build(
             splits["train"] = (data.pool, ldam_select(data.pool.labels, counts, seed))
         else:
             check_pool(data, [0] * C, authors=True)
-            drawn = authors_split(
-                data.pool.labels, data.class_names, ir, recipe, lambda m, k: lt_counts(m, k, ir)
-            )
+            drawn = authors_split(data.pool.labels, data.class_names, ir, recipe)
             n_max, order = drawn.n_max, drawn.lt_order
             splits["train"] = (data.pool, drawn.indices)
             info.update(loader=recipe.loader, **drawn.notes)
