@@ -372,6 +372,9 @@ def test_cub200_authors_full_size_duplicates(tmp_path):
     assert [len(m["groups"][g]) for g in ("head", "medium", "tail")] == [72, 70, 58]
     assert m["groups"]["head"] == list(range(72))  # CUB keeps label order
     assert "497 rows repeat" in (d / "README.md").read_text()
+    from ltbench.builders.verify import verify_split
+
+    assert verify_split(d) == []  # duplicate rows are rows like any other
 
 
 # ------------------------------------------------------------------------------------------------- groups
