@@ -497,3 +497,22 @@ def test_cli_leaderboard_plots_draws_the_figures_it_links(setup, tmp_path):
     )  # without --plots: no figures drawn, none linked
     assert r.exit_code == 0 and "## Figures" not in (tmp_path / "np" / "cifar10-lt100.md").read_text()
     assert not (tmp_path / "np" / "plots").exists()
+
+
+def test_authors_protocol_split_is_compared_with_the_paper(setup):
+    res, rep = setup
+    regroup(res, "authors")  # the ltbench-protocol results, grouped as the authors did
+    for seed, v in {0: 0.8, 1: 0.9}.items():  # the same method on the authors' own split
+        r = make_result("cifar10-lt100-authors", "candle", seed, [v] * 6, rule="authors")
+        r["protocol"] = "authors"
+        write(res, r)
+    board = build_board(read_results(res), read_reported(rep))
+    t1 = {t.key: t for t in paper_tables(board)}["table-1"]
+    cells = {r[0]: dict(zip(t1.columns, r, strict=True)) for r in t1.rows}
+    assert cells["cifar10-lt100"]["candle"] == "85.00 / 85.01"  # the authors' split wins over ltbench's 65.00
+    rows = _rows(dataset_table(board, "cifar10-lt100-authors"))  # its page sits beside the paper too
+    assert (
+        rows[("candle", "reactnet-a")]["avg (paper)"] == "85.01"
+        and rows[("candle", "reactnet-a")]["Δ avg"] == "-0.01"
+    )
+    assert rows[("paco", "reactnet-a")]["flags"] == "reported only"

@@ -219,12 +219,23 @@ class Board:
     reported_rows: list[dict[str, str]]
     reported_label: str = "no reported figures"
 
+    def paper_entries(self, dataset: str) -> list[Entry]:
+        """Reproduced entries of ``dataset`` as the paper names it, on the split of any protocol
+        (``cub200-lt10`` and ``cub200-lt10-authors``)."""
+        return [
+            e
+            for d, es in self.entries.items()
+            for e in es
+            if e.setting is not None and paper_dataset(d, e.setting.protocol) == dataset
+        ]
+
     def find(self, dataset: str, row: str, backbone: str, groups: str | None = None) -> Entry | None:
-        """The first (by :class:`Setting` order) entry run with ``groups`` (any rule when None)."""
+        """The entry of (``dataset`` as the paper names it, row, backbone) run with ``groups`` (any rule when
+        None), on the split of any protocol; the authors' protocol first."""
         cands = [
             e
-            for e in self.entries.get(dataset, [])
-            if (e.row, e.backbone) == (row, backbone) and e.runs and (groups is None or e.rule == groups)
+            for e in self.paper_entries(dataset)
+            if (e.row, e.backbone) == (row, backbone) and (groups is None or e.rule == groups)
         ]
         return min(cands, key=lambda e: _protocol_first(e.setting)) if cands else None
 
@@ -299,8 +310,9 @@ def build_board(
     entries: dict[str, list[Entry]] = {}
     for dataset in sorted(grouped):
         expected = tuple(sorted({r.seed for rs in grouped[dataset].values() for r in rs}))
+        paper = paper_dataset(dataset, next(iter(grouped[dataset]))[2].protocol)
         es = [
-            Entry(dataset, row, bb, st, rs, reported.get((dataset, row, bb), {}), expected)
+            Entry(dataset, row, bb, st, rs, reported.get((paper, row, bb), {}), expected)
             for (row, bb, st), rs in grouped[dataset].items()
         ]
         base = {(e.backbone, e.setting): e for e in es if e.row == BASELINE_ROW}
@@ -310,12 +322,18 @@ def build_board(
         es += [
             Entry(d, row, bb, None, [], figs, expected)
             for (d, row, bb), figs in reported.items()
-            if d == dataset and (row, bb) not in ran
+            if d == paper and (row, bb) not in ran
         ]
         for e in es:
-            e.paper_groups = paper_groups.get(dataset)
+            e.paper_groups = paper_groups.get(paper)
         entries[dataset] = sorted(es, key=_rank_key)
     return Board(entries, reported, list(reported_rows), reported_label)
+
+
+def paper_dataset(dataset: str, protocol: str) -> str:
+    """The name the paper's figures use for a split: ``cub200-lt10-authors`` (protocol ``authors``) →
+    ``cub200-lt10``; a default-protocol name is its own."""
+    return dataset if protocol == "ltbench" else dataset.removesuffix(f"-{protocol}")
 
 
 def load_board(results: Path, reported: Path | str | bool | None = True) -> Board:

@@ -105,8 +105,8 @@ def matrix_table(board: Board, spec: Spec, t: dict[str, Any]) -> Table:
         ran = {
             (e.row, e.backbone)
             for d in suite.datasets
-            for e in board.entries.get(d, [])
-            if e.runs and e.backbone == spec.backbone and "[" not in e.row and e.rule == suite.groups
+            for e in board.paper_entries(d)
+            if e.backbone == spec.backbone and "[" not in e.row and e.rule == suite.groups
         }
         cols += sorted(ran - set(cols))
     names = [row if bb == spec.backbone else f"{row} ({bb})" for row, bb in cols]
