@@ -1,6 +1,6 @@
 """Packed ReActNet-A inference on the XNOR kernels, and the evaluator's ``--packed auto|on|off`` switch.
 
-:class:`PackedReActNet` replaces a trained :class:`~ltbench.backbones.reactnet.ReActNetA` (any width, stem
+:class:`PackedReActNet` replaces a trained :class:`~ltbench.binary.reactnet.ReActNetA` (any width, stem
 stride, stride pattern) for inference. The FP stem and classifier are kept as they are; each block becomes two
 fused binary convolutions that carry NHWC float32 activations (the residuals) and packed sign bits between
 them::
@@ -232,7 +232,7 @@ class PackedReActNet(nn.Module):
 
 
 def _reactnet_class():
-    from ltbench.backbones.reactnet import ReActNetA
+    from ltbench.binary.reactnet import ReActNetA
 
     return ReActNetA
 
@@ -375,7 +375,7 @@ def load(path: Path) -> PackedReActNet:
         raise LTBenchError(
             f"{path} is not a packed ReActNet-A file", "write one with `ltbench export --packed`"
         )
-    from ltbench.backbones.reactnet import Stem
+    from ltbench.binary.reactnet import Stem
 
     sc = blob["stem_config"]
     stem = Stem(sc["in_chans"], sc["out_chans"], sc["stride"])
