@@ -192,6 +192,48 @@ def conv_case(cases, threads, g, batch, name, c, co, h, k, s):
     case(cases, "C2", shape, threads, t_ours, f"torch-fp32-conv+bn+add+rprelu ({which})", best)
 
 
+def bench_layer_call(cases, threads, calls: int = 2000):
+    """L1: fixed cost of one packed-layer call (1×1 conv 64→64 over a 1×1 map, batch 1, full epilogue: α·BN,
+    residual, RPReLU, next sign bits), the direct C call (:class:`ops.ConvPlan`, what packed inference uses)
+    against the ``torch.library`` custom op it replaces, in µs per call (mean over ``calls`` back-to-back calls,
+    best of 5)."""
+    g = torch.Generator().manual_seed(2)
+    c = 64
+    pw = pack.pack_conv(torch.randn(c, c, 1, 1, generator=g))
+    vec = [torch.randn(c, generator=g) for _ in range(6)]
+    bits = ops.sign_pack(torch.randn(1, 1, 1, c, generator=g))
+    res = torch.randn(1, 1, 1, c, generator=g)
+    out, obits = torch.empty(1, 1, 1, c), torch.empty(1, 1, 1, 1, dtype=torch.int64)
+    plan = ops.ConvPlan(pw.panels, pw.tapsum, c, c, 1, 1, 1, 0, vec[0], vec[1], tuple(vec[2:5]), vec[5])
+
+    def direct():
+        plan(bits, res, out, obits)
+
+    def custom_op():
+        ops.xnor_conv_fused_out(
+            bits, pw.panels, pw.tapsum, vec[0], vec[1], res, vec[2], vec[3], vec[4], vec[5], c, c, 1, 1, 1, 0,
+            False, out, obits,
+        )  # fmt: skip
+
+    direct()
+    ref = out.clone(), obits.clone()
+    custom_op()
+    assert torch.equal(out, ref[0]) and torch.equal(obits, ref[1]), "L1: direct call differs from the custom op"
+
+    def per_call(fn):
+        best = float("inf")
+        for _ in range(5):
+            t = time.thread_time()
+            for _ in range(calls):
+                fn()
+            best = min(best, (time.thread_time() - t) / calls)
+        return best
+
+    ours, base = per_call(direct), per_call(custom_op)
+    case(cases, "L1", "1x1 conv 64->64 on a 1x1 map, b1", threads, ours, "torch.library-custom-op", base,
+         us_per_call=ours * 1e6, baseline_us_per_call=base * 1e6)  # fmt: skip
+
+
 def prebinarized(model: nn.Module) -> nn.Module:
     """The float model with each BinaryConv2d's α·sign(W) computed once (a plain conv): the fairest eager."""
     from ltbench.binary.layers import BinaryConv2d
@@ -273,6 +315,7 @@ def main() -> None:
     compiled: dict = {}
     for threads in args.threads:
         torch.set_num_threads(threads)
+        bench_layer_call(cases, threads)
         bench_gemm(cases, threads, ghz, peak, args.quick)
         bench_conv(cases, threads, args.quick)
         bench_network(cases, threads, "C3", 224, 1, 2, args.compile, compiled)
