@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
 import statistics
 import sys
@@ -30,7 +29,7 @@ from ltbench.backbones import create_backbone
 from ltbench.binary.fused import set_fused
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_kernels import ROOT, device_name, slug  # noqa: E402
+from bench_kernels import ROOT, device_name, merge_cases, slug  # noqa: E402
 
 CASES = [  # backbone, in_chans, size, batch, factory kwargs
     ("reactnet-a-tiny", 1, 8, 64, {}),
@@ -133,19 +132,6 @@ def main() -> None:
     )
     out = args.out or ROOT / "results" / f"{slug(device_name())}.json"
     merge_cases(out, cases, {"train_load_average_at_start": os.getloadavg()[0]})
-
-
-def merge_cases(out: Path, cases: list[dict], extra: dict) -> None:
-    """Replace the cases with these ids in the results file (other benchmarks' cases are kept)."""
-    data = json.loads(out.read_text()) if out.exists() else {"device": device_name(), "cases": []}
-    ids = {c["id"] for c in cases}
-    data["cases"] = [c for c in data["cases"] if c["id"] not in ids] + cases
-    data.update(extra)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    tmp.replace(out)
-    print(f"updated {out}")
 
 
 if __name__ == "__main__":
