@@ -105,14 +105,20 @@ def _momentum(bn: nn.BatchNorm2d) -> float:
 
 def _bn_train(y, weight, bias, rm, rv, momentum: float, eps: float):
     """Training-mode BatchNorm of channels-last ``y``: output, batch mean, 1/std; running statistics updated as
-    ``nn.BatchNorm2d`` does (unbiased variance). The statistics come from ``torch.var_mean`` because the
-    channels-last path of ``native_batch_norm`` loses precision (≈ 1e-5 against float64, 20× the NCHW path)."""
-    var, mean = torch.var_mean(y, dim=(0, 2, 3), correction=0)
-    z = torch.native_batch_norm(y, weight, bias, mean, var, False, 0.0, eps)[0]
-    n = y.numel() // y.shape[1]
+    ``nn.BatchNorm2d`` does (unbiased variance). Two passes over the ``[pixels, C]`` view (mean, then the
+    centred squares): the channels-last ``native_batch_norm`` loses precision (≈ 1e-5 against float64, 20×
+    the NCHW path) and ``torch.var_mean`` is ~7× slower here."""
+    b, c, h, w = y.shape
+    m2 = _nhwc(y).reshape(-1, c)
+    mean = m2.mean(0)
+    d = m2 - mean
+    var = (d * d).mean(0)
+    invstd = torch.rsqrt(var + eps)
+    z = torch.addcmul(bias, d, invstd * weight).view(b, h, w, c).permute(0, 3, 1, 2)
+    n = m2.shape[0]
     rm.mul_(1 - momentum).add_(mean, alpha=momentum)
     rv.mul_(1 - momentum).add_(var * (n / max(n - 1, 1)), alpha=momentum)
-    return z, mean, torch.rsqrt(var + eps)
+    return z, mean, invstd
 
 
 def _nhwc(t: torch.Tensor) -> torch.Tensor:
