@@ -330,6 +330,11 @@ def main() -> None:
         bench_network(cases, threads, "C3", 224, 1, 2, args.compile, compiled)
         if not args.quick:
             bench_network(cases, threads, "C4", 32, 128, 1, args.compile, compiled)
+    one = {(c["id"], c["shape"], c["baseline"]): c["ours_s"] for c in cases if c["threads"] == 1}
+    for c in cases:  # threading: throughput at T threads over 1 thread (target ≥ 1.8 at 2 for C1, M·N ≥ 1e5)
+        base = one.get((c["id"], c["shape"], c["baseline"]))
+        if c["threads"] > 1 and base:
+            c["speedup_vs_1_thread"] = base / c["ours_s"]
     result = {
         "device": name,
         "threads": args.threads,
