@@ -119,9 +119,10 @@ def slug(name: str) -> str:
 
 def case(cases, cid, shape, threads, ours, baseline, base_s, **extra):
     row = {"id": cid, "shape": shape, "threads": threads, "ours_s": ours, "baseline": baseline}
-    row |= {"baseline_s": base_s, "ratio": base_s / ours, **extra}
+    row |= {"baseline_s": base_s, "ratio": base_s / ours, **extra, "load_average": os.getloadavg()[0]}
     cases.append(row)
     more = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in extra.items())
+    more += f" load={row['load_average']:.1f}"
     print(f"{cid:3} {threads}T {shape:38} ours {ours * 1e3:9.3f} ms  {baseline:32} {base_s * 1e3:9.2f} ms"
           f"  ×{base_s / ours:6.1f}  {more}", flush=True)  # fmt: skip
 
@@ -359,11 +360,12 @@ def main() -> None:
 
 
 def merge_cases(out: Path, cases: list[dict], extra: dict) -> None:
-    """Write ``cases`` into the results file, replacing earlier cases with the same ids and keeping the other
-    benchmarks' cases (T1 from bench_train.py, B1 from bench_build.py)."""
+    """Write ``cases`` into the results file, replacing earlier cases of the same (id, shape, threads,
+    baseline) and keeping the others (T1 from bench_train.py, B1 from bench_build.py, a skipped baseline)."""
     data = json.loads(out.read_text()) if out.exists() else {"device": device_name(), "cases": []}
-    ids = {c["id"] for c in cases}
-    data["cases"] = [c for c in data.get("cases", []) if c["id"] not in ids] + cases
+    key = lambda c: (c["id"], c["shape"], c["threads"], c["baseline"])  # noqa: E731
+    new = {key(c) for c in cases}
+    data["cases"] = [c for c in data.get("cases", []) if key(c) not in new] + cases
     data.update(extra)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
