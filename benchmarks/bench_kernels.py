@@ -363,7 +363,7 @@ def merge_cases(out: Path, cases: list[dict], extra: dict) -> None:
     """Write ``cases`` into the results file, replacing earlier cases of the same (id, shape, threads,
     baseline) and keeping the others (T1 from bench_train.py, B1 from bench_build.py, a skipped baseline)."""
     data = json.loads(out.read_text()) if out.exists() else {"device": device_name(), "cases": []}
-    key = lambda c: (c["id"], c["shape"], c["threads"], c["baseline"])  # noqa: E731
+    key = lambda c: (c["id"], c["shape"], c["threads"], c["baseline"].split(" (")[0])  # noqa: E731 (C2: layout)
     new = {key(c) for c in cases}
     data["cases"] = [c for c in data.get("cases", []) if key(c) not in new] + cases
     data.update(extra)
