@@ -114,6 +114,10 @@ def test_fused_only_where_exact():
     assert not fused.can_fuse(blk.eval(), x)
     step1 = ReActBlock(8, 16, binary_weights=False).train()
     assert not fused.can_fuse(step1, x)
+    synced = torch.nn.SyncBatchNorm.convert_sync_batchnorm(ReActBlock(8, 16)).train()
+    assert not fused.can_fuse(synced, x)  # statistics across processes: the eager SyncBatchNorm runs
+    blk.fused = False
+    assert not fused.can_fuse(blk.train(), x)
 
 
 def test_eager_switch_runs_the_op_by_op_graph():

@@ -12,8 +12,8 @@ its own forward and backward dispatch and temporaries. :func:`block_forward` com
   ``aten.convolution_backward`` on the ±1 inputs and α·sign(W), the clipped STE ``1[|W| ≤ 1]`` for the latent
   weights, ApproxSign ``max(0, 2 − 2|u|)`` for the RSign inputs, the 2×2 average pool of the shortcut).
 
-It is used where it is exact: training mode with gradients on, float32 on CPU, binary weights, the XNOR CPU
-kernel available. Everywhere else :class:`~ltbench.binary.reactnet.ReActBlock` runs its eager ops.
+It is used where it is exact: training mode with gradients on, float32 on CPU, binary weights, plain affine
+BatchNorms with running statistics (not SyncBatchNorm), the XNOR CPU kernel available. Everywhere else :class:`~ltbench.binary.reactnet.ReActBlock` runs its eager ops.
 ``tests/test_fused.py`` checks outputs, every parameter's gradient and the BN running statistics against the
 eager path.
 """
@@ -51,9 +51,16 @@ def can_fuse(block: nn.Module, x: torch.Tensor) -> bool:
         and x.device.type == "cpu"
         and x.dtype == torch.float32
         and block.conv3x3.binary_weights
+        and all(_plain_bn(bn) for bn in (block.bn1, *block.bn2))
         and not torch.compiler.is_compiling()
         and kernel_available()
     )
+
+
+def _plain_bn(bn: nn.Module) -> bool:
+    """A plain affine ``nn.BatchNorm2d`` with running statistics (not SyncBatchNorm, whose statistics span
+    processes)."""
+    return type(bn) is nn.BatchNorm2d and bn.affine and bn.track_running_stats
 
 
 def set_fused(model: nn.Module, enabled: bool) -> int:
