@@ -112,17 +112,20 @@ def summarize(
 @torch.no_grad()
 def predict_logits(
     method, model, task, split: str = "test", batch_size: int = 256
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """(logits, labels, test-time records): the method's ``prepare_predict`` runs first and returns what its
+    test-time step did (``{}`` when it has none); the evaluator writes no shared state."""
     ds = task.eval_set(split)
     model.eval()
-    method.prepare_predict(model, task)
+    records = method.prepare_predict(model, task) or {}
     outs, labels = [], []
     for images, y in DataLoader(ds, batch_size=batch_size, shuffle=False):
         outs.append(method.predict(model, images.to(task.device)).float().cpu())
         labels.append(y)
-    return torch.cat(outs).numpy(), torch.cat(labels).numpy()
+    return torch.cat(outs).numpy(), torch.cat(labels).numpy(), records
 
 
 def evaluate(method, model, task, split: str = "test") -> dict[str, Any]:
-    logits, labels = predict_logits(method, model, task, split)
-    return summarize(labels, logits, task.class_counts, task.info.grouping)
+    """:func:`summarize` of the method's predictions, plus ``test_time_records`` (its test-time step's)."""
+    logits, labels, records = predict_logits(method, model, task, split)
+    return {**summarize(labels, logits, task.class_counts, task.info.grouping), "test_time_records": records}

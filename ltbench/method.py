@@ -144,8 +144,9 @@ class Method:
     def fit(self, task: Task) -> nn.Module:
         raise NotImplementedError
 
-    def prepare_predict(self, model: nn.Module, task: Task) -> None:
-        """Hook that runs once before evaluation (transductive test-time steps)."""
+    def prepare_predict(self, model: nn.Module, task: Task) -> dict[str, Any]:
+        """Hook that runs once before evaluation (transductive test-time steps); returns its records."""
+        return {}
 
     @torch.no_grad()
     def predict(self, model: nn.Module, images: torch.Tensor) -> torch.Tensor:

@@ -141,7 +141,7 @@ def run_one(
         "grouping": {"rule": info.grouping, "classes": metrics["groups"]},
         "timings": {"fit_s": round(t1 - t0, 3), "eval_s": round(t2 - t1, 3)},
         "environment": {**environment(str(task.device)), "world_size": dist.world_size()},
-        "records": task.records,
+        "records": {**task.records, **metrics["test_time_records"]},
         "inference": inference,
     }
     write_result(out, result)
