@@ -131,3 +131,27 @@ def test_dive_star_takes_its_teacher_from_candle_with_teacher_set(digits_data, t
     teacher = res["records"]["dive_teacher"]
     assert teacher["source"] == "candle" and teacher["config"]["calib_epochs"] == 3
     assert res["config"]["teacher"] == "candle" and res["config"]["epochs"] == 1
+
+
+def test_no_method_imports_orchestration():
+    """Methods stay below orchestration: no module of baselines/ or candle/ imports ltbench.run,
+    ltbench.evaluate or (outside itself) ltbench.candle.method; teachers come from ltbench.method_teacher."""
+    import ast
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    forbidden = {"ltbench.run", "ltbench.evaluate", "ltbench.candle.method"}
+    offenders = []
+    for path in [*root.glob("baselines/*.py"), *root.glob("candle/*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            hits = forbidden.intersection(names) - (
+                {"ltbench.candle.method"} if path.name == "method.py" else set()
+            )
+            if hits:
+                offenders.append(f"{path.parent.name}/{path.name}: {sorted(hits)}")
+    assert not offenders, offenders
