@@ -127,4 +127,5 @@ def test_mislas_end_to_end_on_reactnet_a_tiny(digits_data, tmp_path):
         device="cpu",
     )
     result = json.loads(path.read_text())
-    assert result["binary"] and 0.0 <= result["metrics"]["avg"] <= 1.0
+    assert result["binary"] and [s["name"] for s in result["records"]["stages"]] == ["stage1", "mislas"]
+    assert result["records"]["stages"][1]["loss"] == "LAS"
