@@ -20,6 +20,7 @@ from method_spy import spy  # noqa: F401
 from torch import nn
 
 DIGITS_COUNTS = [100, 77, 59, 46, 35, 27, 21, 16, 12, 10]  # digits-lt10 train counts
+STATE = ("logits", "exp_avg", "exp_avg_sq", "adam_step")
 
 
 def test_sampler_init_follows_the_official_inverse_sigmoid():
@@ -146,6 +147,16 @@ def test_balms_end_to_end_on_digits(digits_data, tmp_path, spy, monkeypatch):  #
 
     from ltbench.run import run_one
 
+    calls = []  # the sampler's state as each meta step starts, and the meta-gradient it computes
+    real_gradient = balms.meta_sampler_gradient
+
+    def watched(head, optimizer, learner, *rest):
+        calls.append({k: getattr(learner, k).detach().clone() for k in STATE})
+        calls[-1]["g"] = real_gradient(head, optimizer, learner, *rest).detach().clone()
+        return calls[-1]["g"]
+
+    monkeypatch.setattr(balms, "meta_sampler_gradient", watched)
+
     path = run_one(
         "balms",
         "digits-lt10",
@@ -175,21 +186,16 @@ def test_balms_end_to_end_on_digits(digits_data, tmp_path, spy, monkeypatch):  #
         z = model.classifier(frozen_features(model, x, "train"))
     log_pi = torch.log(torch.tensor(DIGITS_COUNTS, dtype=torch.float32) / 403)
     expect = -torch.log_softmax(z + log_pi, 1)[torch.arange(len(y)), y].mean()
-    grads = []
-    real_gradient = balms.meta_sampler_gradient
-    monkeypatch.setattr(
-        balms, "meta_sampler_gradient", lambda *a: grads.append(real_gradient(*a)) or grads[-1]
-    )
-    state = {
-        k: getattr(learner, k).detach().clone() for k in ("logits", "exp_avg", "exp_avg_sq", "adam_step")
-    }
     assert seen.step(x, y).item() == pytest.approx(expect.item(), rel=1e-5)
-    # the sampler descends the meta loss: one Adam step along +∂L_meta/∂w, from the state before the step
+    # the sampler descends the meta loss: between two meta steps, w moves by one Adam step along +∂L_meta/∂w
+    first, second = calls[0], calls[1]
+    assert first["g"].abs().max() > 0
     ref = SampleLearner(learner.labels, DIGITS_COUNTS)
-    for k, v in state.items():
-        getattr(ref, k).data.copy_(v)
-    ref.adam_update(grads[0], result["config"]["meta_lr"])
-    assert len(grads) == 1 and torch.allclose(learner.logits, ref.logits, atol=1e-7)
+    for k in STATE:
+        getattr(ref, k).data.copy_(first[k])
+    ref.adam_update(first["g"], result["config"]["meta_lr"])
+    assert torch.allclose(ref.logits, second["logits"], atol=1e-7)
+    assert not torch.allclose(ref.logits, first["logits"], atol=1e-4)
     run_dir = tmp_path / ".runs" / "digits-lt10" / "balms" / "cnn-digits" / "seed0"
     load = lambda stage: torch.load(run_dir / f"{stage}.ckpt", weights_only=True)["modules"]  # noqa: E731
     s1, s2 = load("stage1"), load("balms")
