@@ -43,7 +43,8 @@ cosine). ``binary`` = CANDLE's protocol (App. D/G: Adam, no wd, cosine from lr 0
 step keeps SADE's own SGD settings (it is part of the method, not of the backbone's training).
 Training augmentation is the family's (SADE's CIFAR adds a 15° rotation; the digits one rotates 10°).
 ``*/digits``: Adam lr 0.005, cosine, batch 64, 30 epochs (``binary/digits``: 12 — three experts of
-reactnet-a-tiny's blocks 6–13 cost about 2.5 CE steps).
+reactnet-a-tiny's blocks 6–13 cost about 2.5 CE steps; measured before the experts became blocks 8–13, so
+the epoch count is a recipe question for the recipes module).
 """
 
 from __future__ import annotations
