@@ -281,3 +281,14 @@ def test_decoupled_balanced_softmax_without_meta_sampler(digits_data, tmp_path):
     result = json.loads(path.read_text())
     assert "sample_rates" not in result["records"]["balms"]
     assert result["records"]["stages"][1]["sampler"] == "instance"
+
+
+def test_balms_raises_the_tail_above_ce_on_digits_lt100(digits_data, tmp_path):
+    # the default digits recipes, seed 0; digits-LT100 tail classes have 2, 1 and 1 training images
+    from ltbench.run import run_one
+
+    def tail(method):
+        path = run_one(method, "digits-lt100", "cnn-digits", 0, {}, data_root=digits_data, results=tmp_path)
+        return json.loads(path.read_text())["metrics"]["tail"]
+
+    assert tail("balms") >= tail("ce") + 0.1
