@@ -172,7 +172,7 @@ def teacher_logits(teacher: nn.Module, task: Task, split: str = "test") -> tuple
 def teacher_accuracy(teacher: nn.Module, task: Task) -> dict[str, Any]:
     """{avg, head, medium, tail} of the calibrated teacher on the test split (the evaluator's grouping)."""
     logits, labels = teacher_logits(teacher, task)
-    m = summarize(labels.numpy(), logits.numpy(), task.class_counts, task.info.grouping)
+    m = summarize(labels.numpy(), logits.numpy(), task.class_counts, task.info.groups)
     return {k: m[k] for k in ("avg", "head", "medium", "tail")}
 
 

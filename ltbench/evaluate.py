@@ -39,4 +39,4 @@ def predict_logits(
 def evaluate(method, model, task, split: str = "test") -> dict[str, Any]:
     """:func:`summarize` of the method's predictions, plus ``test_time_records`` (its test-time step's)."""
     logits, labels, records = predict_logits(method, model, task, split)
-    return {**summarize(labels, logits, task.class_counts, task.info.grouping), "test_time_records": records}
+    return {**summarize(labels, logits, task.class_counts, task.info.groups), "test_time_records": records}

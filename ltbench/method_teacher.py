@@ -42,9 +42,7 @@ class FittedTeacher:
             for images, y in DataLoader(task.eval_set(split), batch_size=256, shuffle=False):
                 outs.append(self.forward(images.to(task.device)).float().cpu())
                 labels.append(y)
-        m = summarize(
-            torch.cat(labels).numpy(), torch.cat(outs).numpy(), task.class_counts, task.info.grouping
-        )
+        m = summarize(torch.cat(labels).numpy(), torch.cat(outs).numpy(), task.class_counts, task.info.groups)
         return {k: m[k] for k in ("avg", "head", "medium", "tail")}
 
 
