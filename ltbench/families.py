@@ -19,8 +19,9 @@ Families:
   (the paper's Table 2 †).
 
 Options a method may ask for: ``auto_augment`` (torchvision AutoAugment policy ``cifar10`` | ``imagenet`` |
-``svhn``, before normalisation) and ``cutout`` (DeVries & Taylor: one square of side ``cutout`` px zeroed after
-normalisation). ``augment=False`` gives the eval geometry with the training normalisation.
+``svhn``, before normalisation) and ``cutout`` (DeVries & Taylor: one square of side ``cutout`` px set to 0 after
+scaling to [0, 1] and before normalisation). ``augment=False`` gives the eval geometry with the training
+normalisation.
 """
 
 from __future__ import annotations
@@ -44,8 +45,9 @@ PAPER_RESOLUTIONS = (128, 224, 480)  # Tan & Le (2019), base 224 (CANDLE Alg. 2,
 
 
 class Cutout(torch.nn.Module):
-    """Zero one ``size``×``size`` square centred at a uniform pixel (clipped at the border), after
-    normalisation (DeVries & Taylor 2017)."""
+    """Zero the square [cy − size//2, cy + size//2) × [cx − size//2, cx + size//2) around a uniform pixel,
+    clipped at the border (the official ``Cutout(n_holes=1, length=size)``), applied after scaling to [0, 1]
+    and before normalisation (as BALMS's and PaCo's CIFAR transforms place it)."""
 
     def __init__(self, size: int):
         super().__init__()
@@ -54,8 +56,8 @@ class Cutout(torch.nn.Module):
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         h, w = img.shape[-2:]
         cy, cx = int(torch.randint(h, ())), int(torch.randint(w, ()))
-        y0, y1 = max(cy - self.size // 2, 0), min(cy + self.size - self.size // 2, h)
-        x0, x1 = max(cx - self.size // 2, 0), min(cx + self.size - self.size // 2, w)
+        y0, y1 = max(cy - self.size // 2, 0), min(cy + self.size // 2, h)
+        x0, x1 = max(cx - self.size // 2, 0), min(cx + self.size // 2, w)
         img = img.clone()
         img[..., y0:y1, x0:x1] = 0
         return img
@@ -126,10 +128,12 @@ class Family:
     def mean_std(self, input_size: int | None = None) -> MeanStd:
         return self.stats(self.input_size(input_size))
 
-    def normalize_ops(self, input_size: int | None = None) -> list:
+    def normalize_ops(self, input_size: int | None = None, cutout: int = 0) -> list:
+        """To float in [0, 1], optional Cutout, then the family's normalisation."""
         from torchvision.transforms import v2
 
-        return [v2.ToDtype(torch.float32, scale=True), v2.Normalize(*self.mean_std(input_size))]
+        to_float = [v2.ToDtype(torch.float32, scale=True), *([Cutout(cutout)] if cutout else [])]
+        return [*to_float, v2.Normalize(*self.mean_std(input_size))]
 
     def train_transform(
         self,
@@ -143,8 +147,7 @@ class Family:
         ops = list(self.train_ops(self.input_size(input_size), augment))
         if auto_augment:
             ops.append(v2.AutoAugment(v2.AutoAugmentPolicy(auto_augment.lower())))
-        tail = [Cutout(cutout)] if cutout else []
-        return v2.Compose([*ops, *self.normalize_ops(input_size), *tail])
+        return v2.Compose([*ops, *self.normalize_ops(input_size, cutout)])
 
     def eval_transform(self, input_size: int | None = None):
         from torchvision.transforms import v2

@@ -223,6 +223,19 @@ EVIDENCE: dict[str, list[Claim]] = {
         *_ldam_family("cb_focal", {"loss": "focal", "rule": "reweight", "focal_gamma": 1.0, "beta": 0.9999}),
         Claim("binary", "digits", DIGITS, DEMO),
     ],
+    "cb_focal_cui": [
+        Claim(
+            "official",
+            "small",
+            {"loss": "sigmoid_focal", "rule": "reweight", "focal_gamma": 1.0, "beta": 0.9999},
+            "richardaecn/class-balanced-loss src/cifar_main.py:226-266 (review-2026-12)",
+        ),
+        Claim(
+            "official", "small", {**LDAM_CIFAR, **LDAM_SCHEDULE}, f"{LDAM}:43-54, 366-378 (schedule shared)"
+        ),
+        Claim("binary", "small", {**BINARY_RULE, "epochs": 200, "milestones": (160, 180)}, BINARY_RULE_SRC),
+        Claim("binary", "digits", DIGITS, DEMO),
+    ],
     "candle": [
         Claim("binary", "small", {**EQUAL, "batch_size": 256, "sampler": "instance"}, f"{CP} App. D"),
         Claim(

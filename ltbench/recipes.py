@@ -245,6 +245,7 @@ METHOD_RECIPES: dict[str, dict[str, Recipe]] = {
     "dive_star": _DIVE,
     "ldam_drw": _LDAM,
     "cb_focal": _LDAM,
+    "cb_focal_cui": _LDAM,  # LDAM-DRW's CIFAR schedule; Cui et al.'s own schedule is not separated here
     "candle": {
         # the paper trains binary students only; an FP student gets the same recipe
         OFFICIAL: EQUAL_BUDGET,

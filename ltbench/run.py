@@ -50,6 +50,9 @@ def default_backbone(family: str) -> str:
     return get_family(family).default_backbone
 
 
+__all__ = ["resolve_config", "run_one"]  # resolve_config lives in ltbench.config (methods may call it)
+
+
 def row_name(method: str, cfg: Any) -> str:
     """The leaderboard row: ``method``, or ``method[value]`` when the config declares a row field
     (``Config.ROW_FIELD``, e.g. CANDLE's ``variant``) and its value is not the field's default."""
@@ -136,7 +139,7 @@ def run_one(
     eval_model, inference = prepare_eval(m, model, task, packed)
     metrics = evaluate(m, eval_model, task)
     t2 = time.perf_counter()
-    stages, selection, records = split_records(task.records)
+    stages, selection, records = split_records({**task.records, **metrics["test_time_records"]})
     result = Result(
         dataset=info.name,
         source=info.manifest["source"],
@@ -146,7 +149,7 @@ def run_one(
         binary=binary,
         recipe=recipe_name,
         family=info.family,
-        protocol=info.manifest.get("protocol", "ltbench"),
+        protocol=info.protocol,
         seed=seed,
         config=to_dict(cfg),
         metrics={k: metrics[k] for k in RESULT_METRICS},
