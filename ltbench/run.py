@@ -76,9 +76,9 @@ def backbone_kwargs(cfg: Any, backbone: str) -> dict[str, Any]:
 def split_records(
     records: dict[str, Any],
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None, dict[str, Any]]:
-    """(stages, selection, the other records): methods report ``stages`` and ``selection`` under those keys."""
-    rest = dict(records)
-    return rest.pop("stages", []), rest.pop("selection", None), rest
+    """(stages, selection, records): methods report ``stages`` and ``selection`` under those record keys; the
+    result carries them as its own fields (what the leaderboard reads) and keeps the records as reported."""
+    return list(records.get("stages", [])), records.get("selection"), dict(records)
 
 
 def run_one(

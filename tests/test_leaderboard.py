@@ -375,6 +375,8 @@ def test_demo_end_to_end_with_ce(tmp_path, digits_data):
 
 def test_load_run_defaults_and_what_really_ran():
     r = make_result("digits-lt10", "ce", 0, [0.5] * 6, config={"amp": True})
+    for key in ("protocol", "inference", "runtime"):  # an older result (schema 1) has none of these
+        r.pop(key)
     run = load_run(r)  # an older result: no protocol, no inference, AMP asked on a CPU
     assert run.setting == Setting("ltbench", "thirds", "float", False, "cpu", 1)
     r["environment"]["device"] = "cuda:0"

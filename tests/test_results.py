@@ -60,7 +60,7 @@ def test_split_records():
         }
     )
     assert stages == [{"name": "stage1", "train_images": 10}]
-    assert selection == {"what": "tau", "on": "val"} and rest == {"x": 1}
+    assert selection == {"what": "tau", "on": "val"} and rest["x"] == 1 and rest["stages"] == stages
 
 
 def test_run_records_what_really_ran(digits_data, tmp_path):
