@@ -151,6 +151,16 @@ class Method:
     def __init__(self, config: TrainConfig):
         self.config = config
 
+    @classmethod
+    def recipe(cls, binary: bool, family: str) -> dict[str, Any]:
+        """The field overrides of this method's default recipe for a backbone kind and family (the layers of
+        :func:`ltbench.recipes.recipe_layers`, merged); ``ltbench.config.resolve_config`` applies them."""
+        from ltbench.registry import METHODS
+
+        name = next(e.name for e in METHODS.entries() if e.obj is cls)
+        layers = recipes.recipe_layers(name, cls.Config, recipes.default_recipe(binary), family, binary)
+        return {k: v for _, layer in layers for k, v in layer.items()}
+
     def fit(self, task: Task) -> nn.Module:
         raise NotImplementedError
 
