@@ -73,7 +73,11 @@ def datasets(data_root: Path, details: str | None) -> None:
 )
 @click.option("--allow-any-ir", is_flag=True, help="Accept any --ir >= 1, not only 10 and 100.")
 @click.option(
-    "--push-to-hub", "repo_id", metavar="ORG/NAME", default=None, help="Upload the build to the Hub."
+    "--push-to-hub",
+    "repo_id",
+    metavar="ORG/NAME",
+    default=None,
+    help="Then publish every build of SOURCE under --out as configs of this Hub repo.",
 )
 @click.option("--private", is_flag=True, help="With --push-to-hub: create the repo as private.")
 @click.option(
@@ -122,8 +126,8 @@ def build(
     if repo_id is not None:
         from ltbench.builders.hub import publish
 
-        url = publish(path, repo_id, private=private, i_have_the_rights=i_have_the_rights)
-        console.print(f"published to {url}")
+        report = publish(spec.name, repo_id, out, private=private, i_have_the_rights=i_have_the_rights)
+        console.print(f"published configs {', '.join(report.configs)} to {report.url}")
 
 
 def _parse_ir(text: str | None) -> float | int | None:
