@@ -31,8 +31,17 @@ RESULTS = click.option(
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="ltbench")
-def cli() -> None:
-    """Long-tailed recognition benchmark suite and dataset builder (full-precision and binary networks)."""
+@click.option(
+    "-q", "--quiet", is_flag=True, help="Print only the result (table, path): no progress lines, no messages."
+)
+def cli(quiet: bool) -> None:
+    """Long-tailed recognition benchmark suite and dataset builder (full-precision and binary networks).
+
+    Progress: rich bars on a terminal; one plain line per stage or epoch when stderr is a file or a pipe."""
+    if quiet:
+        from ltbench.progress import set_quiet
+
+        set_quiet()
 
 
 @cli.command()
@@ -202,7 +211,7 @@ def run(
 ) -> None:
     """Train METHOD on built datasets and write one result JSON per run."""
     from ltbench.config import parse_sets
-    from ltbench.progress import console
+    from ltbench.progress import console, set_label
     from ltbench.registry import METHODS
     from ltbench.run import run_one
     from ltbench.tables import built_splits, print_result
@@ -220,6 +229,7 @@ def run(
         raise LTBenchError("no dataset given", "pass --dataset NAME or --all (`ltbench datasets` lists them)")
     for name in names:
         for seed in seeds or (0,):
+            set_label(f"{method} on {name} seed {seed}")
             path = run_one(
                 method,
                 name,

@@ -44,7 +44,7 @@ from ltbench import distributed as dist
 from ltbench.data import num_workers
 from ltbench.errors import LTBenchError
 from ltbench.method import Task, TrainConfig
-from ltbench.progress import console, make_progress
+from ltbench.progress import console, epoch_summary, make_progress, report
 from ltbench.samplers import make_sampler
 
 Step = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -238,6 +238,8 @@ class Trainer:
                 if on_epoch_end is not None:
                     rec.update(on_epoch_end(epoch) or {})
                 self.history.append(rec)
+                if main:
+                    report(prog, bar, epoch_summary(rec, cfg.epochs))
                 self._log(rec, writer)
                 self._save(modules, opt, sched, epoch + 1)
         if writer is not None:
