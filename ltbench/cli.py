@@ -57,6 +57,36 @@ def datasets(data_root: Path, details: str | None) -> None:
         datasets_table(data_root)
 
 
+def _generic_source_options(f):
+    """``build``'s options for sources made from options: ``imagefolder`` and ``hf:ORG/NAME[:CONFIG]``."""
+    for decorator in reversed(
+        [
+            click.option(
+                "--test-dir",
+                type=click.Path(path_type=Path),
+                default=None,
+                help="imagefolder: the test images, one sub-folder per class.",
+            ),
+            click.option(
+                "--test-fraction",
+                type=float,
+                default=None,
+                help="imagefolder: hold out this fraction of each class as test (seeded).",
+            ),
+            click.option("--image-column", default=None, help="hf: the image column [default: first Image]."),
+            click.option(
+                "--label-column", default=None, help="hf: the label column [default: first ClassLabel]."
+            ),
+            click.option(
+                "--train-split", default=None, help="hf: the balanced pool's split [default: train]."
+            ),
+            click.option("--test-split", default=None, help="hf: the split kept as test [default: test]."),
+        ]
+    ):
+        f = decorator(f)
+    return f
+
+
 @cli.command()
 @click.argument("source")
 @click.option(
@@ -92,6 +122,7 @@ def datasets(data_root: Path, details: str | None) -> None:
 @click.option(
     "--i-have-the-rights", is_flag=True, help="With --push-to-hub: publish a non-redistributable source."
 )
+@_generic_source_options
 def build(
     source,
     ir,
@@ -105,14 +136,17 @@ def build(
     repo_id,
     private,
     i_have_the_rights,
+    **generic,
 ) -> None:
-    """Build the LT split of SOURCE into OUT/<source>-lt<ir>/ (Parquet + card + manifest)."""
+    """Build the LT split of SOURCE into OUT/<source>-lt<ir>/ (Parquet + card + manifest).
+
+    SOURCE is a registered source (`ltbench datasets`), `imagefolder` (with --source-dir: one sub-folder per
+    class) or `hf:ORG/NAME[:CONFIG]` (any image-classification dataset `datasets` reads, streamed)."""
     from ltbench.builders.build import build as do_build
     from ltbench.progress import console
-    from ltbench.registry import DATASETS
 
-    spec = DATASETS.get(source)
     ir = _parse_ir(ir)
+    spec = _source_spec(source, source_dir, ir, generic)
     if repo_id is not None:
         from ltbench.builders.hub import check_repo_id, check_rights
 
@@ -137,6 +171,34 @@ def build(
 
         report = publish(spec.name, repo_id, out, private=private, i_have_the_rights=i_have_the_rights)
         console.print(f"published configs {', '.join(report.configs)} to {report.url}")
+
+
+def _source_spec(source: str, source_dir: Path | None, ir, generic: dict):
+    """The registered source, or one made from the options (``imagefolder``, ``hf:ORG/NAME``)."""
+    from ltbench.builders.spec import GENERIC_SOURCES, generic_kind
+    from ltbench.registry import DATASETS
+
+    kind = generic_kind(source)
+    given = [f"--{k.replace('_', '-')}" for k, v in generic.items() if v is not None]
+    if kind is None:
+        if given:
+            raise LTBenchError(f"{', '.join(given)} only apply to imagefolder and hf: sources", "drop them")
+        return DATASETS.get(source)
+    DATASETS.load()  # the source modules add their factories to GENERIC_SOURCES
+    allowed = IMAGEFOLDER_OPTIONS if kind == "imagefolder" else HF_OPTIONS
+    wrong = [f"--{k.replace('_', '-')}" for k, v in generic.items() if v is not None and k not in allowed]
+    if wrong:
+        raise LTBenchError(f"{', '.join(wrong)} do not apply to {kind} sources", "drop them")
+    opts = {k: v for k, v in generic.items() if v is not None}
+    if kind == "imagefolder":
+        return GENERIC_SOURCES[kind](source_dir, **opts)
+    if source_dir is not None:
+        raise LTBenchError("--source-dir does not apply to hf: sources", "name a local dataset as hf:DIR")
+    return GENERIC_SOURCES[kind](source, ir, **opts)
+
+
+IMAGEFOLDER_OPTIONS = ("test_dir", "test_fraction")
+HF_OPTIONS = ("image_column", "label_column", "train_split", "test_split")
 
 
 def _parse_ir(text: str | None) -> float | int | None:
