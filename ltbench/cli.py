@@ -11,6 +11,7 @@ import click
 
 from ltbench import __version__
 from ltbench.errors import LTBenchError
+from ltbench.trackers import KINDS as TRACKER_KINDS
 
 DATA = click.option(
     "--data",
@@ -253,6 +254,14 @@ def backbones() -> None:
     show_default=True,
     help="Evaluate binary backbones on the packed XNOR kernels (auto: where a kernel exists).",
 )
+@click.option(
+    "--log",
+    "logs",
+    type=click.Choice(TRACKER_KINDS),
+    multiple=True,
+    help="Also log epochs, the resolved config, the result and plots to a tracker (repeatable); "
+    "under <results>/logs/.",
+)
 @DATA
 @RESULTS
 def run(
@@ -268,6 +277,7 @@ def run(
     device,
     resume,
     packed,
+    logs,
     data_root,
     results,
 ) -> None:
@@ -292,21 +302,35 @@ def run(
     for name in names:
         for seed in seeds or (0,):
             set_label(f"{method} on {name} seed {seed}")
-            path = run_one(
-                method,
-                name,
-                backbone,
-                seed,
-                overrides,
-                config_file,
-                data_root,
-                results,
-                device,
-                resume,
-                packed=packed,
-            )
+            with _trackers(logs, method, name, backbone, seed, data_root, results) as tracked:
+                path = run_one(
+                    method,
+                    name,
+                    backbone,
+                    seed,
+                    overrides,
+                    config_file,
+                    data_root,
+                    results,
+                    device,
+                    resume,
+                    packed=packed,
+                )
+                tracked.finish(path)
             print_result(path)
             console.print(f"wrote [bold]{path}[/]")
+
+
+def _trackers(logs, method, dataset, backbone, seed, data_root, results):
+    """The ``--log`` trackers of one run (none: a no-op), in ``<results>/logs/<dataset>/<method>/...``."""
+    from ltbench.data import open_split
+    from ltbench.run import default_backbone
+    from ltbench.trackers import Trackers, log_dir
+
+    if logs:
+        backbone = backbone or default_backbone(open_split(dataset, data_root).family)
+    run = {"method": method, "dataset": dataset, "backbone": backbone, "seed": seed}
+    return Trackers(logs, log_dir(results, dataset, method, str(backbone), seed), run)
 
 
 @cli.command()

@@ -41,6 +41,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ltbench import distributed as dist
+from ltbench import trackers
 from ltbench.data import num_workers
 from ltbench.errors import LTBenchError
 from ltbench.method import Task, TrainConfig
@@ -293,6 +294,7 @@ class Trainer:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("a") as f:
             f.write(json.dumps({"stage": self.stage, **rec}) + "\n")
+        trackers.epoch(self.stage, rec)  # --log jsonl|tensorboard|wandb
         if writer is not None:
             for k, v in rec.items():
                 if k != "epoch":
