@@ -201,6 +201,11 @@ def repo_metadata(configs: list[Config], info: dict[str, Any], default: str) -> 
     }
 
 
+def _rule(rule: Any) -> str:
+    """An n_max rule for the card: ``rule `max``` or ``fixed`` (a number)."""
+    return "fixed" if isinstance(rule, (int, float)) else f"rule `{rule}`"
+
+
 def _splits(manifest: dict) -> list[str]:
     """The manifest's split names, ``train`` first (manifests store them sorted)."""
     return sorted(manifest["splits"], key=lambda s: (s != "train", s))
@@ -228,7 +233,7 @@ def _config_section(c: Config, default: str) -> list[str]:
         lines += [
             "",
             f"Profile `{lt.get('formula', FORMULA)}` with IR = {lt['ir']:g}, n_max = {lt['n_max']:g} "
-            f"(rule `{lt['n_max_rule']}`), class order `{lt.get('class_order', 'label')}`, "
+            f"({_rule(lt['n_max_rule'])}), class order `{lt.get('class_order', 'label')}`, "
             f"pool of {lt['pool_size']:,} images.",
         ]
     rule, classes = _groups(m)
@@ -281,7 +286,7 @@ def repo_card(configs: list[Config], default: str, repo_id: str | None = None) -
     ]
     for c in ordered:
         lt = c.manifest.get("profile") or {}
-        n_max = f"{lt['n_max']:g} (`{lt['n_max_rule']}`)" if lt else "—"
+        n_max = f"{lt['n_max']:g} ({_rule(lt['n_max_rule'])})" if lt else "—"
         ir = f"{c.ir:g}" if c.ir is not None else "—"
         counts = ", ".join(f"{s} {c.manifest['splits'][s]['num_rows']:,}" for s in _splits(c.manifest))
         lines.append(f"| `{c.name}` | {ir} | `{c.protocol}` | {c.manifest['seed']} | {n_max} | {counts} |")

@@ -276,8 +276,9 @@ def test_card_yaml_lists_every_config(data, hub, capsys):
     for name, build_dir in [("ir10", "cifar10-lt10"), ("ir100", "cifar10-lt100")]:
         sha = hashlib.sha256((data / build_dir / "manifest.json").read_bytes()).hexdigest()
         assert f"`{name}/manifest.json` sha256 `{sha}`" in card
-    assert "| `ir100` | 100 | `ltbench` | 0 | 30 (`mean`) |" in card
-    assert "| `ir10-authors` | 10 | `authors` | 0 | 30 (`mean`) |" in card
+    assert "| `ir100` | 100 | `ltbench` | 0 | 30 (rule `mean`) |" in card
+    assert "| `ir10-authors` | 10 | `authors` | 0 | 30 (rule `mean`) |" in card
+    assert "with IR = 100, n_max = 30 (rule `mean`), class order `label`, pool of 300 images." in card
     assert "| 9 | truck | 0 | 2 |" in card  # ir100's tail class: int(30 * 0.01) = 0 train images
     assert "`r-10` = `ir10`, `r-100` = `ir100`" in card and "r-10/" not in "".join(hub.files)
     assert "Head / medium / tail (rule `thirds`)" in card
