@@ -216,6 +216,8 @@ class Trackers:
         self.open: list[Tracker] = []
 
     def __enter__(self) -> Trackers:
+        if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 logs (it writes the result too)
+            return self
         try:
             for k in self.kinds:
                 self.open.append(TRACKERS[k](self.folder, self.run))

@@ -6,7 +6,8 @@ first ``Image`` feature) and ``--label-column`` (default: the first ``ClassLabel
 class names from the ``ClassLabel``, else the sorted distinct labels. Splits: ``--train-split`` (the balanced
 pool, default ``train``) and ``--test-split`` (kept whole, default ``test``).
 
-The source is streamed twice and never copied whole: first its labels only, from which the LT selection is
+The source is streamed twice and never copied whole (a Parquet-backed one reads only the column it needs each
+time): first its labels, from which the LT selection is
 drawn exactly as for every named source (standard profile, n_max = the largest class, LDAM's selection with the
 build seed); then its images, of which only the selected train rows and every test row are kept, in a
 temporary spool file that the Parquet writer reads from. Keys in the manifest are ``<split>:<row index>`` in
@@ -104,11 +105,20 @@ def pick_columns(features: Any, image_column: str | None, label_column: str | No
     return image_column, label_column
 
 
+def only(ds, column: str, path: str, config: str | None, split: str):
+    """``ds`` reduced to one column; a Parquet-backed dataset reads only that column's chunks."""
+    import datasets
+
+    if ds.info.builder_name == "parquet" and not _saved_to_disk(Path(path).expanduser()):
+        return datasets.load_dataset(path, config, split=split, streaming=True, columns=[column])
+    return ds.select_columns([column])
+
+
 def _labels(ds, column: str, what: str) -> list:
     out = []
     with make_progress() as prog:
         task = prog.add_task(f"reading {what} labels", total=None, info="")
-        for row in ds.select_columns([column]):
+        for row in ds:
             out.append(row[column])
             prog.advance(task)
     return out
@@ -175,7 +185,7 @@ def spool(ds, column: str, keep: set[int] | None, what: str) -> Spool:
     import datasets
 
     out = Spool()
-    stream = ds.select_columns([column]).cast_column(column, datasets.Image(decode=False))
+    stream = ds.cast_column(column, datasets.Image(decode=False))
     with make_progress() as prog:
         task = prog.add_task(f"reading {what} images", total=None, info="")
         for i, row in enumerate(stream):
@@ -209,9 +219,11 @@ def hf_spec(
 
     def read(opts: ReadOptions) -> SourceData:
         feature = features[label_column] if features is not None else None
-        names, train, test = class_names_and_ids(
-            feature, _labels(train_ds, label_column, train_split), _labels(test_ds, label_column, test_split)
+        train_labels = _labels(
+            only(train_ds, label_column, path, config, train_split), label_column, train_split
         )
+        test_labels = _labels(only(test_ds, label_column, path, config, test_split), label_column, test_split)
+        names, train, test = class_names_and_ids(feature, train_labels, test_labels)
         keep: set[int] = set()
         if ir is not None:  # the rows the LT profile will select (the same calls as the builder's)
             pool_counts = np.bincount(train, minlength=len(names))
@@ -219,8 +231,12 @@ def hf_spec(
                 lt_counts(resolve_n_max(N_MAX_RULE, pool_counts), len(names), ir), pool_counts, CLASS_ORDER
             )
             keep = {int(i) for i in ldam_select(train, counts, opts.seed)}
-        train_images = spool(train_ds, image_column, keep, train_split)
-        test_images = spool(test_ds, image_column, None, test_split)
+        train_images = spool(
+            only(train_ds, image_column, path, config, train_split), image_column, keep, train_split
+        )
+        test_images = spool(
+            only(test_ds, image_column, path, config, test_split), image_column, None, test_split
+        )
         first = train_images.read(min(train_images.at)) if train_images.at else test_images.read(0)
         _, why = family_of(first)
         pool = Pool(
@@ -252,7 +268,7 @@ def hf_spec(
         n_max_rule=N_MAX_RULE,
         class_order=CLASS_ORDER,
         license=license,
-        citation=(info.description or "").strip().splitlines()[0][:200] if info.description else title,
+        citation=title,
         homepage=info.homepage or ("" if local.exists() else f"https://huggingface.co/datasets/{path}"),
         layout="any image-classification dataset `datasets` reads (streamed)",
         pool_definition=f"the {train_split!r} split of {title}",
@@ -275,7 +291,7 @@ def _family_from_first(ds, column: str) -> str:
     import datasets
 
     stream = ds.select_columns([column]).cast_column(column, datasets.Image(decode=False))
-    for row in stream:
+    for row in stream.take(1):
         return family_of(_image_bytes(row[column], column))[0]
     raise LTBenchError("the train split is empty", "check --train-split")
 
