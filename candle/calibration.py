@@ -172,7 +172,7 @@ def teacher_accuracy(teacher: nn.Module, task: Task) -> dict[str, Any]:
     from ltbench.evaluate import summarize
 
     logits, labels = teacher_logits(teacher, task)
-    m = summarize(labels.numpy(), logits.numpy(), task.class_counts, task.info.grouping)
+    m = summarize(labels.numpy(), logits.numpy(), task.class_counts, task.info.groups)
     return {k: m[k] for k in ("avg", "head", "medium", "tail")}
 
 

@@ -113,6 +113,20 @@ def _generic_source_options(f):
 )
 @click.option("--allow-any-ir", is_flag=True, help="Accept any --ir >= 1, not only 10 and 100.")
 @click.option(
+    "--protocol",
+    default="ltbench",
+    show_default=True,
+    help="Split protocol: ltbench (LDAM-DRW's selection) or authors (the CANDLE authors' loaders; the "
+    "output directory gets the suffix -authors).",
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="groups=RULE",
+    help="Head/medium/tail rule stored in the manifest: authors, thirds or shots [default: per source].",
+)
+@click.option(
     "--push-to-hub",
     "repo_id",
     metavar="ORG/NAME",
@@ -134,20 +148,29 @@ def build(
     download,
     no_verify_checksums,
     allow_any_ir,
+    protocol,
+    sets,
     repo_id,
     private,
     i_have_the_rights,
     **generic,
 ) -> None:
-    """Build the LT split of SOURCE into OUT/<source>-lt<ir>/ (Parquet + card + manifest).
+    """Build the LT split of SOURCE into OUT/<source>-lt<ir>[-authors]/ (Parquet + card + manifest).
 
     SOURCE is a registered source (`ltbench datasets`), `imagefolder` (with --source-dir: one sub-folder per
     class) or `hf:ORG/NAME[:CONFIG]` (any image-classification dataset `datasets` reads, streamed)."""
     from ltbench.builders.build import build as do_build
+    from ltbench.config import parse_sets
     from ltbench.progress import console
 
     ir = _parse_ir(ir)
     spec = _source_spec(source, source_dir, ir, generic)
+    overrides = parse_sets(sets)
+    unknown = sorted(set(overrides) - {"groups"})
+    if unknown:
+        raise LTBenchError(
+            f"ltbench build has no setting {unknown[0]!r}", "the only one is --set groups=RULE"
+        )
     if repo_id is not None:
         from ltbench.builders.hub import check_repo_id, check_rights
 
@@ -163,9 +186,13 @@ def build(
         not no_verify_checksums,
         force,
         allow_any_ir,
+        protocol=protocol,
+        grouping=overrides.get("groups"),
         repo_id=repo_id,
     )
-    console.print(f"built [bold]{path}[/]")
+    from ltbench.builders.build import checksum_line, read_manifest
+
+    console.print(f"built [bold]{path}[/] — {checksum_line(read_manifest(path)['checksums'])}")
     click.echo(str(path))
     if repo_id is not None:
         from ltbench.builders.hub import publish

@@ -24,6 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 T = TypeVar("T")
 
 console = Console(stderr=True)
+console.soft_wrap = not console.is_terminal  # in a log, one message is one line (no wrapping at 80 columns)
 QUIET_ENV = "LTBENCH_QUIET"
 EVERY_ENV = "LTBENCH_PROGRESS_EVERY"
 LINE_PREFIX = "[ltbench] "

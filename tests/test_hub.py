@@ -1,6 +1,6 @@
 """Hub layout and publishing: one dataset repo per source, one config per IR and protocol.
 
-Every build of a CIFAR-10 fixture (IR 10, IR 100, and an ``authors``-protocol copy of IR 10) is published
+Every build of a CIFAR-10 fixture (IR 10, IR 100, and IR 10 under ``--protocol authors``) is published
 through a fake ``HfApi`` that records each call and keeps the repo's files; those files are materialised into a
 directory and loaded config by config with the installed ``datasets``. No network; the token is never printed.
 """
@@ -47,23 +47,12 @@ def fx(tmp_path_factory):
     )
 
 
-def _authors_copy(split: Path) -> Path:
-    """A stand-in for a ``--protocol authors`` build: the IR 10 split with the protocol recorded."""
-    copy = Path(shutil.copytree(split, split.parent / f"{split.name}-authors"))
-    m = json.loads((copy / "manifest.json").read_text())
-    m["protocol"] = "authors"
-    m["name"] = copy.name
-    (copy / "manifest.json").write_text(json.dumps(m, indent=1, sort_keys=True) + "\n")
-    return copy
-
-
 @pytest.fixture(scope="module")
 def data(fx, tmp_path_factory):
     out = tmp_path_factory.mktemp("data")
     spec = DATASETS.get("cifar10")
-    ir10 = build(spec, 10, out, source_dir=fx.source_dir, verify_checksums=False)
-    build(spec, 100, out, source_dir=fx.source_dir, verify_checksums=False)
-    _authors_copy(ir10)
+    for ir, protocol in ((10, "ltbench"), (100, "ltbench"), (10, "authors")):
+        build(spec, ir, out, source_dir=fx.source_dir, verify_checksums=False, protocol=protocol)
     return out
 
 
@@ -281,7 +270,8 @@ def test_card_yaml_lists_every_config(data, hub, capsys):
     assert "with IR = 100, n_max = 30 (rule `mean`), class order `label`, pool of 300 images." in card
     assert "| 9 | truck | 0 | 2 |" in card  # ir100's tail class: int(30 * 0.01) = 0 train images
     assert "`r-10` = `ir10`, `r-100` = `ir100`" in card and "r-10/" not in "".join(hub.files)
-    assert "Head / medium / tail (rule `thirds`)" in card
+    assert "Head / medium / tail (rule `authors`)" in card  # CIFAR-10's groups 3/4/3 (issue 13)
+    assert "| head | 3 | 70 | 0–2 |" in card  # ir10: 30 + 23 + 17 train images
     assert "@misc{kim2024candle" in card and "@techreport{krizhevsky2009" in card.replace(" ", "")
     assert f'load_dataset("{REPO}", "ir10")' in card
 

@@ -249,12 +249,12 @@ def hf_spec(
             class_names=names,
             pool=pool,
             fixed={"test": fixed},
-            checksums_verified=False,
             notes={
                 "source": GENERIC_NOTE,
                 "family": why,
                 "source_keys": f"<split>:<row index> in the order `datasets` streams {title}",
             },
+            classes_from=f"column {label_column!r} of {title}",
         )
 
     family = _family_from_first(train_ds, image_column)

@@ -150,8 +150,8 @@ def imagefolder_spec(
             class_names=names,
             pool=pool,
             fixed={"test": test},
-            checksums_verified=False,
             notes={"source": GENERIC_NOTE, "family": why, "test split": test_how},
+            classes_from=str(train_root),
         )
 
     origin = {
