@@ -2,7 +2,7 @@
 
 Each run opens its trackers; every epoch of every stage is sent as it ends (the trainer calls :func:`epoch`),
 and when the run is done the resolved config, the result (metrics, per-group accuracy, timings) and the run's
-plots (drawn from its result file by :func:`ltbench.plots.make_plots`) are logged. Everything is written under
+plots (its result alone as a board, drawn by :func:`ltbench.plots.make_plots`) are logged. Everything is written under
 ``<results>/logs/<dataset>/<method>/<backbone>/seed<N>/``:
 
 - ``jsonl``: ``log.jsonl``, one JSON object a line, no dependency: ``{"event": "start", ...}``, one
@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -192,17 +190,12 @@ def _code(obj: Any) -> str:
     return "```\n" + json.dumps(obj, indent=1, sort_keys=True) + "\n```"
 
 
-def run_plots(result_path: Path, out: Path) -> list[Path]:
-    """The plots of one result file (its dataset's per-class and group figures), drawn into ``out``."""
+def run_plots(result: dict[str, Any], out: Path) -> list[Path]:
+    """The plots of one run (its dataset's per-class heatmap and group bars), drawn into ``out/plots``."""
+    from ltbench.leaderboard import build_board
     from ltbench.plots import make_plots
 
-    with tempfile.TemporaryDirectory(prefix="ltbench-plots-") as tmp:
-        one = Path(tmp) / "results"
-        target = one.joinpath(*Path(result_path).parts[-4:])  # <dataset>/<row>/<backbone>/seed<N>.json
-        target.parent.mkdir(parents=True)
-        shutil.copyfile(result_path, target)
-        files, _ = make_plots(one, out, bench_dir=None, reported=False)
-    return [Path(out) / "plots" / Path(f).name for f in files]
+    return list(make_plots(build_board([result], []), Path(out), bench_dir=None).files)
 
 
 class Trackers:
@@ -231,7 +224,7 @@ class Trackers:
         if not self.open:
             return
         result = json.loads(Path(result_path).read_text(encoding="utf-8"))
-        plots = run_plots(result_path, self.folder)
+        plots = run_plots(result, self.folder)
         for t in self.open:
             t.finish(result, summary_of(result, result_path), plots)
 
