@@ -290,6 +290,8 @@ def build(
         }
         manifest["notes"] = data.notes
         manifest["source_info"] = spec_info(spec)
+        if spec.origin is not None:  # a source made from options: where it came from, and its family
+            manifest.update(origin=spec.origin, family=spec.scale)
         card = render_card(manifest, spec_info(spec), repo_id=repo_id)
         (tmp / "README.md").write_text(card, encoding="utf-8")
         manifest["files"]["README.md"] = sha256_file(tmp / "README.md")

@@ -35,13 +35,20 @@ def split_dir(name: str, data_root: Path | str = DEFAULT_DATA) -> Path:
 
 
 def load_split(
-    name_or_path_or_repo_id: str, split: str | None = None, data_root: Path | str = DEFAULT_DATA, **kw
+    name_or_path_or_repo_id: str,
+    split: str | None = None,
+    data_root: Path | str = DEFAULT_DATA,
+    config: str | None = None,
+    **kw,
 ):
     """A built split as a ``datasets.DatasetDict`` (or one ``Dataset`` when ``split`` is given).
 
     Accepts a split directory, a split name under ``data_root``, or a Hugging Face Hub repo id (``ORG/NAME``,
     optional ``revision=``), whose files are fetched into the Hub cache first (so ``manifest.json`` is local
-    too and ``ltbench verify`` can check the copy). Other keyword arguments go to ``datasets.load_dataset``.
+    too and ``ltbench verify`` can check the copy). ``config`` picks a config of a published source repo
+    (``ir10``, ``ir100``, ``ir10-authors``; its default config without it): only that config's folder is
+    fetched, and loaded through its own card (same rows and features as ``load_dataset(repo_id, config)``).
+    Other keyword arguments go to ``datasets.load_dataset``.
     """
     import datasets
 
@@ -58,7 +65,12 @@ def load_split(
                 f"no built split or Hub dataset named {name!r}",
                 f"give a split directory, a split name under {data_root}, or ORG/NAME on the Hub",
             )
-        path = download_split(name, revision=revision)
+        path = download_split(name, revision=revision, config=config)
+    if config is not None:  # a config's folder is its build, with its own card: load it as such
+        if not (path / config / "manifest.json").exists():
+            have = sorted(p.parent.name for p in path.glob("*/manifest.json"))
+            raise LTBenchError(f"{name} has no config {config!r}", f"available: {', '.join(have) or 'none'}")
+        path = path / config
     if split is not None:
         splits = _card_splits(path)
         if splits and split not in splits:

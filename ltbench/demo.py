@@ -22,7 +22,7 @@ from pathlib import Path
 from rich.markup import escape
 
 from ltbench.errors import LTBenchError
-from ltbench.progress import console, make_progress
+from ltbench.progress import console, make_progress, report, set_label
 from ltbench.registry import DATASETS, METHODS
 
 TEACHER_METHODS = ("candle", "dive_star")  # need the digits teacher, trained once up front
@@ -74,11 +74,14 @@ def _run(method, dataset, backbone, seed, sets, data_root, results, device) -> t
     from ltbench.run import run_one
 
     t = time.perf_counter()
+    set_label(DemoRun(method, (sets or {}).get("variant"), seed).label + f" seed {seed}")
     try:
         run_one(method, dataset, backbone, seed, sets, data_root=data_root, results=results, device=device)
         return time.perf_counter() - t, None
     except Exception:  # a broken method must not hide the others' results
         return time.perf_counter() - t, traceback.format_exc()
+    finally:
+        set_label("")
 
 
 class _Inline:
@@ -155,7 +158,7 @@ def run_demo(
             f"demo on {split.name} ({jobs} worker{'s' if jobs > 1 else ''})", total=len(plan), info=""
         )
         futures = {pool.submit(_run, *a): r for a, r in zip(args, plan, strict=True)}
-        for fut in as_completed(futures):
+        for finished, fut in enumerate(as_completed(futures), 1):
             run = futures[fut]
             seconds, error = fut.result()
             timings[run.label] = timings.get(run.label, 0.0) + seconds
@@ -165,6 +168,9 @@ def run_demo(
                     f"[red]failed[/] {escape(run.label)} seed {run.seed}: {escape(error.strip().splitlines()[-1])}"
                 )
             prog.update(bar, advance=1, info=f"done {run.label} seed {run.seed}")
+            report(
+                prog, bar, f"{finished}/{len(plan)} runs, {run.label} seed {run.seed} took {seconds:.0f} s"
+            )
     rs = [r for r in read_results(results) if r["dataset"] == split.name]
     if rs:
         board = build_board(rs, [])
