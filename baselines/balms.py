@@ -52,6 +52,7 @@ from torch.utils.data import DataLoader
 from ltbench import distributed as dist
 from ltbench.data import ImageSplit, num_workers
 from ltbench.errors import LTBenchError
+from ltbench.families import get_family
 from ltbench.method import BNPolicy, Method, Optimizer, SamplerName, Schedule, Task
 from ltbench.registry import METHODS
 from ltbench.samplers import make_sampler
@@ -259,13 +260,13 @@ META_PER_CLASS = 1
 
 
 def stage1_train_set(task: Task, augment: bool) -> ImageSplit:
-    """BALMS's stage-1 training view: on ``small`` sets the official CIFAR one (+ AutoAugment CIFAR-10 policy
+    """BALMS's stage-1 training view: on CIFAR-style families (``small``) the official CIFAR one (+ AutoAugment CIFAR-10 policy
     and Cutout of half the input side), elsewhere the family's own."""
-    if task.family != "small" or not augment:
+    if get_family(task.family).views != "cifar" or not augment:
         return task.train_set(augment=augment)
     size = task.input_size or 224
     tf = train_transform(task.family, size, augment, auto_augment="cifar10", cutout=size // 2)
-    return ImageSplit(task.info, "train", tf, mode="RGB")
+    return ImageSplit(task.info, "train", tf, mode=get_family(task.family).mode)
 
 
 class _Endless:

@@ -59,6 +59,7 @@ from torchvision.transforms import v2
 
 from ltbench.data import ImageSplit
 from ltbench.errors import LTBenchError
+from ltbench.families import get_family
 from ltbench.method import Method, Task, TrainConfig
 from ltbench.registry import METHODS
 from ltbench.stage_records import add_stage
@@ -159,7 +160,7 @@ class TwoViews:
 
 
 def image_mode(family: str) -> str:
-    return "L" if family == "digits" else "RGB"
+    return get_family(family).mode
 
 
 def _blur_kernel(size: int) -> int:
@@ -174,7 +175,7 @@ def _finish(family: str, size: int) -> list:
 def key_transform(family: str, size: int) -> v2.Compose:
     """SimCLR / MoCo-v2 view (PaCo's key augmentation), at ``size``."""
     blur = v2.RandomApply([v2.GaussianBlur(_blur_kernel(size), sigma=(0.1, 2.0))], p=0.5)
-    if family == "digits":
+    if get_family(family).views == "grey":
         jitter = v2.RandomApply([v2.ColorJitter(0.4, 0.4)], p=0.8)
         ops = [v2.RandomResizedCrop(size, scale=(0.2, 1.0), antialias=True), jitter, blur]
     else:
@@ -190,9 +191,10 @@ def key_transform(family: str, size: int) -> v2.Compose:
 
 def query_transform(family: str, size: int) -> v2.Compose:
     """PaCo's query view: the family's crop/flip plus AutoAugment+Cutout (small) or RandAugment (large)."""
-    if family == "digits":
-        return train_transform("digits", size)
-    if family == "small":
+    views = get_family(family).views
+    if views == "grey":
+        return train_transform(family, size)
+    if views == "cifar":
         return train_transform(family, size, auto_augment="cifar10", cutout=size // 2)
     ops = [v2.RandomResizedCrop(size, antialias=True), v2.RandomHorizontalFlip()]
     return v2.Compose([*ops, v2.RandAugment(num_ops=2, magnitude=10), *_finish(family, size)])

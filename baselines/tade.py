@@ -60,6 +60,7 @@ from torchvision.transforms import v2
 
 from ltbench.data import ImageSplit
 from ltbench.errors import LTBenchError
+from ltbench.families import get_family
 from ltbench.method import Method, Task, TrainConfig
 from ltbench.registry import METHODS
 from ltbench.stage_records import add_stage
@@ -167,12 +168,13 @@ def build_tade(task: Task, scale: float) -> TADEModel:
 def test_time_view(family: str, size: int) -> v2.Compose:
     """SADE's test-time view (one of the two drawn per image), normalised as the evaluator normalises."""
     finish = [v2.ToDtype(torch.float32, scale=True), v2.Normalize(*mean_std(family, size))]
-    if family == "digits":
+    views = get_family(family).views
+    if views == "grey":
         jitter = v2.RandomApply([v2.ColorJitter(0.4, 0.4)], p=0.8)
         blur = v2.RandomApply([v2.GaussianBlur(3, sigma=(0.1, 2.0))], p=0.2)
-        return v2.Compose([*train_transform("digits", size).transforms[:-2], jitter, blur, *finish])
+        return v2.Compose([*train_transform(family, size).transforms[:-2], jitter, blur, *finish])
     k = max(3, int(0.1 * size)) | 1
-    if family == "small":
+    if views == "cifar":
         crop = [v2.Resize(size, antialias=True), v2.RandomCrop(size, padding=size // 8, pad_if_needed=True)]
         p_blur = 0.2
     else:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -111,6 +111,10 @@ class Family:
     native_size: int | None = None  # images are this size natively (None: varies, resized to the input)
     demo: bool = False  # recipes for this family are short demo recipes (ltbench.recipes)
     multires: bool = True  # CANDLE's teacher is multi-resolution by default
+    #: the official code's style for method-specific views (PaCo's key/query views, TADE's test-time views,
+    #: BALMS's stage-1 AutoAugment+Cutout): ``grey`` (no colour ops), ``cifar`` (the official CIFAR views),
+    #: ``imagenet`` (the official ImageNet ones)
+    views: Literal["grey", "cifar", "imagenet"] = "imagenet"
     #: the paper set whose per-dataset settings (ε table, MiSLAS stage 2) a source outside the tables takes
     #: (None: CIFAR-10 for ≤ 10 classes, else CIFAR-100)
     stand_in_source: str | None = None
@@ -172,12 +176,15 @@ FAMILIES: dict[str, Family] = {
             teacher="digits",
             native_size=8,
             demo=True,
+            views="grey",
             resolutions_at_native=(4, 8, 16),  # the paper's ratios around 8 px (≈0.57×, 1×, 2.14× → ½, 1, 2)
             train_ops=_affine_train_ops,
             eval_ops=_native_eval_ops,
             stats=lambda size: GREY_MEAN_STD,
         ),
-        Family("small", mode="RGB", channels=3, default_backbone="reactnet-a", teacher="resnet152"),
+        Family(
+            "small", mode="RGB", channels=3, default_backbone="reactnet-a", teacher="resnet152", views="cifar"
+        ),
         Family(
             "large",
             mode="RGB",
