@@ -180,6 +180,18 @@ def build(
         manifest["checksums_verified"] = data.checksums_verified
         manifest["notes"] = data.notes
         manifest["source_info"] = spec_info(spec)
+        if "test" in splits:  # SADE's test-agnostic subsets, as index lists into `test` (ltbench.test_dists)
+            from ltbench.test_dists import for_build
+
+            test = manifest["splits"]["test"]
+            labels = np.asarray(splits["test"][0].labels)[splits["test"][1]]
+            manifest["test_distributions"] = for_build(
+                spec.name,
+                opts.source_dir,
+                test["source_keys"],
+                labels,
+                manifest["splits"]["train"]["class_counts"],
+            )
         card = render_card(manifest, spec_info(spec), repo_id=repo_id)
         (tmp / "README.md").write_text(card, encoding="utf-8")
         manifest["files"]["README.md"] = sha256_file(tmp / "README.md")

@@ -127,6 +127,12 @@ def render_card(manifest: dict[str, Any], spec_info: dict[str, Any], repo_id: st
             "its pool indices are shuffled and the first n_c kept. `manifest.json` lists the chosen source "
             "indices (`splits.train.source_keys`).",
         ]
+    from ltbench.overlaps import card_section as overlap_section
+    from ltbench.test_dists import card_section as dists_section
+
+    for extra in (overlap_section(manifest["source"]), dists_section(manifest.get("test_distributions"))):
+        if extra:
+            lines += ["", extra.rstrip()]
     notes = manifest.get("notes") or {}
     if notes:
         lines += ["", "## Source notes and deviations", ""]

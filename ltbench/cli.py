@@ -178,6 +178,12 @@ def backbones() -> None:
     show_default=True,
     help="Evaluate binary backbones on the packed XNOR kernels (auto: where a kernel exists).",
 )
+@click.option(
+    "--test-dist",
+    default=None,
+    metavar="all|uniform|forward10|...",
+    help="Also evaluate on SADE's test-agnostic distributions (comma-separated names or all).",
+)
 @DATA
 @RESULTS
 def run(
@@ -193,6 +199,7 @@ def run(
     device,
     resume,
     packed,
+    test_dist,
     data_root,
     results,
 ) -> None:
@@ -228,6 +235,7 @@ def run(
                 device,
                 resume,
                 packed=packed,
+                test_dist=test_dist,
             )
             print_result(path)
             console.print(f"wrote [bold]{path}[/]")

@@ -73,6 +73,7 @@ class Task:
     resume: bool = False
     backbone_kwargs: dict[str, Any] = field(default_factory=dict)
     records: dict[str, Any] = field(default_factory=dict)  # method extras stored in the result
+    test_indices: list[int] | None = None  # evaluate on these test rows only (a test-agnostic distribution)
 
     @property
     def num_classes(self) -> int:
@@ -108,10 +109,15 @@ class Task:
         tf = train_transform(self.family, self.input_size, augment)
         return ImageSplit(self.info, split, tf, mode=_mode(self.family))
 
-    def eval_set(self, split: str = "test") -> ImageSplit:
-        return ImageSplit(
-            self.info, split, eval_transform(self.family, self.input_size), mode=_mode(self.family)
-        )
+    def eval_set(self, split: str = "test", transform=None) -> ImageSplit:
+        """``split`` with the evaluation transform (or ``transform``), restricted to ``test_indices``."""
+        tf = transform if transform is not None else eval_transform(self.family, self.input_size)
+        ds = ImageSplit(self.info, split, tf, mode=_mode(self.family))
+        if split == "test" and self.test_indices is not None:
+            from ltbench.test_dists import SubsetSplit
+
+            return SubsetSplit(ds, self.test_indices)
+        return ds
 
 
 def _mode(family: str) -> str:

@@ -81,11 +81,13 @@ def run_one(
     resume: bool = False,
     keep_checkpoints: bool = False,
     packed: str = "auto",
+    test_dist: str | None = None,
 ) -> Path:
     """Train and evaluate ``method`` on built split ``dataset``; return the result file's path.
 
     ``packed``: evaluate binary backbones on the XNOR kernels (``auto``: where a kernel exists; ``on``; ``off``);
-    the result's ``inference`` says which path produced the numbers."""
+    the result's ``inference`` says which path produced the numbers. ``test_dist`` (``all``, ``forward10``, …)
+    also evaluates on SADE's test-agnostic distributions (:mod:`ltbench.result_extras`)."""
     method_cls = METHODS.get(method)
     info = open_split(dataset, data_root)
     backbone = backbone or default_backbone(info.family)
@@ -94,6 +96,9 @@ def run_one(
 
     binary = is_binary(backbone)
     cfg = resolve_config(method_cls, binary, info.family, config_file, sets)
+    from ltbench.result_extras import plan_test_dists, result_extras
+
+    dist_plan = plan_test_dists(info, test_dist)
     row = row_name(method, cfg)
     out = result_path(results, info.name, row, backbone, seed)
     run_dir = Path(results) / ".runs" / info.name / row / backbone / f"seed{seed}"
@@ -144,6 +149,8 @@ def run_one(
         "records": task.records,
         "inference": inference,
     }
+    result.update(result_extras(m, model, eval_model, task, inference, config, dist_plan))
+    result["timings"]["extras_s"] = round(time.perf_counter() - t2, 3)
     write_result(out, result)
     if not keep_checkpoints:
         shutil.rmtree(run_dir, ignore_errors=True)
