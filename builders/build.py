@@ -20,18 +20,28 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from ltbench.builders.authors import REFERENCE, authors_split, duplicates
 from ltbench.builders.card import render_card
 from ltbench.builders.files import hash_file
 from ltbench.builders.parquet import write_split
-from ltbench.builders.profile import FORMULA, check_ir, ldam_select, lt_counts, order_counts, resolve_n_max
-from ltbench.builders.spec import Pool, ReadOptions, SourceSpec
+from ltbench.builders.profile import (
+    FORMULA,
+    check_ir,
+    ldam_select,
+    lt_counts,
+    lt_order,
+    order_counts,
+    resolve_n_max,
+)
+from ltbench.builders.spec import Pool, ReadOptions, SourceData, SourceSpec
 
 import ltbench
 from ltbench.errors import LTBenchError
-from ltbench.groups import RULES, group_classes
+from ltbench.groups import RULES, describe, group_classes
 from ltbench.progress import console, make_progress
 
 MANIFEST = "manifest.json"
+PROTOCOLS = ("ltbench", "authors")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -117,6 +127,57 @@ def spec_info(spec: SourceSpec) -> dict[str, Any]:
     return {k: getattr(spec, k) for k in keys}
 
 
+def check_options(spec: SourceSpec, protocol: str, grouping: str | None, seed: int) -> str:
+    """Validate ``--protocol``, ``--set groups=`` and ``--seed`` for ``spec``; return the grouping rule."""
+    if protocol not in PROTOCOLS:
+        raise LTBenchError(f"unknown protocol {protocol!r}", f"use --protocol {' or '.join(PROTOCOLS)}")
+    if protocol == "authors" and spec.irs and spec.authors is None:
+        raise LTBenchError(
+            f"{spec.name} has no loader in the CANDLE authors' code", "build it with --protocol ltbench"
+        )
+    if protocol == "authors" and spec.authors is not None and seed != 0:
+        raise LTBenchError(
+            f"--seed {seed} does not apply to --protocol authors: the authors' {spec.authors.loader} seeds "
+            f"numpy with {spec.authors.seed}",
+            "drop --seed, or use --protocol ltbench",
+        )
+    rule = grouping or spec.default_grouping
+    if rule not in RULES:
+        raise LTBenchError(f"unknown grouping rule {rule!r}", f"use --set groups={'|'.join(RULES)}")
+    if rule == "authors" and spec.authors is None:
+        raise LTBenchError(
+            f"{spec.name} has no authors' head / medium / tail groups", "use --set groups=thirds or shots"
+        )
+    return rule
+
+
+def check_pool(data: SourceData, counts: list[int], authors: bool) -> None:
+    """One-line error naming the first class whose pool holds fewer images than the profile asks (any class
+    with none, for the authors' loaders, which index classes by ``np.unique``), and the file defining it."""
+    pool_counts = data.pool.class_counts(len(data.class_names))
+    for c, (have, want) in enumerate(zip(pool_counts, counts, strict=True)):
+        if have < want or (authors and have == 0):
+            where = f", defined by {data.classes_from}" if data.classes_from else ""
+            raise LTBenchError(
+                f"class {c} ({data.class_names[c]!r}{where}) has {have} pool images but the profile asks "
+                f"for {want}",
+                "check the source files are complete (and that the class list matches the images)",
+            )
+
+
+VERIFIED = "md5 verified"
+
+
+def checksum_line(checksums: dict[str, str]) -> str:
+    """What was really verified (``manifest["checksums"]``), for the build's last line."""
+    skipped = sorted(f for f, status in checksums.items() if status != VERIFIED)
+    if skipped:
+        return f"source md5 NOT verified for {', '.join(skipped)} (--no-verify-checksums)"
+    if checksums:
+        return f"source md5 verified: {', '.join(sorted(checksums))}"
+    return "no source checksum verified (read from extracted files, for which no official md5 exists)"
+
+
 def build(
     spec: SourceSpec,
     ir: float | None,
@@ -128,13 +189,18 @@ def build(
     force: bool = False,
     allow_any_ir: bool = False,
     *,
+    protocol: str = "ltbench",
+    grouping: str | None = None,
     repo_id: str | None = None,
     workers: int | None = None,
 ) -> Path:
     """Build ``spec`` at imbalance ratio ``ir`` under ``out``; return the split directory.
 
-    ``repo_id`` (the Hub repo the split is meant for) only changes the loading example in the card;
-    ``workers`` is the number of reader threads (see :func:`~ltbench.builders.parquet.default_workers`).
+    ``protocol`` ``ltbench`` (LDAM-DRW's selection, deterministic orders) or ``authors`` (the CANDLE authors'
+    loaders, :mod:`ltbench.builders.authors`; directory ``<name>-authors``); ``grouping`` overrides the
+    source's head / medium / tail rule. ``repo_id`` (the Hub repo the split is meant for) only changes the
+    loading example in the card; ``workers`` is the number of reader threads
+    (see :func:`~ltbench.builders.parquet.default_workers`).
     """
     if spec.irs:
         if ir is None:
@@ -142,7 +208,11 @@ def build(
         ir = check_ir(ir, allow_any_ir)
     elif ir is not None:
         raise LTBenchError(f"{spec.name} is long-tailed already and takes no --ir", "drop --ir")
-    target = Path(out) / spec.split_name(ir)
+    rule = check_options(spec, protocol, grouping, seed)
+    recipe = spec.authors if protocol == "authors" else None
+    if recipe is not None:
+        seed = recipe.seed
+    target = Path(out) / spec.split_name(ir, protocol)
     if target.exists() and not force:
         raise LTBenchError(f"{target} already exists", "pass --force to rebuild it, or choose another --out")
     opts = ReadOptions(
@@ -152,32 +222,72 @@ def build(
         verify_checksums=verify_checksums,
     )
     data = spec.read(opts)
-    if not data.checksums_verified:
+    if not all(data.checksums.values()):
         console.print("[yellow]warning:[/] source checksums not verified (--no-verify-checksums)")
     C = len(data.class_names)
     splits: dict[str, tuple[Pool, np.ndarray]] = {}
     profile = None
+    order = list(range(C))
+    info: dict[str, Any] = {"exact": True, "reference": REFERENCE}
     if spec.irs:
         pool_counts = data.pool.class_counts(C)
-        n_max = resolve_n_max(spec.n_max_rule, pool_counts)
-        counts = order_counts(lt_counts(n_max, C, ir), pool_counts, spec.class_order)
-        splits["train"] = (data.pool, ldam_select(data.pool.labels, counts, seed))
+        if recipe is None:
+            n_max = resolve_n_max(spec.n_max_rule, pool_counts)
+            order = lt_order(pool_counts, spec.class_order)
+            counts = order_counts(lt_counts(n_max, C, ir), pool_counts, spec.class_order)
+            check_pool(data, counts, authors=False)
+            splits["train"] = (data.pool, ldam_select(data.pool.labels, counts, seed))
+        else:
+            check_pool(data, [0] * C, authors=True)
+            drawn = authors_split(data.pool.labels, data.class_names, ir, recipe)
+            n_max, order = drawn.n_max, drawn.lt_order
+            splits["train"] = (data.pool, drawn.indices)
+            info.update(loader=recipe.loader, **drawn.notes)
+            if recipe.with_replacement:
+                info["duplicates"] = duplicates(drawn.indices)
         profile = {
             "formula": FORMULA,
             "ir": ir,
             "n_max": n_max,
-            "n_max_rule": spec.n_max_rule,
-            "class_order": spec.class_order,
+            "n_max_rule": recipe.n_max if recipe else spec.n_max_rule,
+            "class_order": "authors" if recipe else spec.class_order,
+            "lt_order": order,
             "pool_size": len(data.pool),
             "pool_class_counts": pool_counts.tolist(),
         }
-    for name, pool in data.fixed.items():
+    if recipe is not None:
+        if recipe.inexact:
+            info.update(exact=False, reason=recipe.inexact)
+            console.print(
+                f"[yellow]warning:[/] the authors' {spec.name} split is not reproduced exactly: "
+                f"{recipe.inexact}; built the closest deterministic equivalent",
+                soft_wrap=True,
+            )
+        if recipe.assumes:
+            info["assumes"] = recipe.assumes
+    fixed = dict(data.fixed)
+    if recipe is not None and recipe.test != "test":
+        fixed = {"test": fixed.pop(recipe.test), "official_test": fixed.pop("test"), **fixed}
+    for name, pool in fixed.items():
         splits[name] = (pool, np.arange(len(pool)))
+    bounds = spec.authors.groups if spec.authors else None
     with atomic_dir(target, force) as tmp:
         manifest = write_all(
             tmp, spec, target.name, data.class_names, splits, seed, profile, ir, workers=workers
         )
-        manifest["checksums_verified"] = data.checksums_verified
+        train_counts = manifest["splits"]["train"]["class_counts"]
+        manifest["groups"] = {
+            "rule": rule,
+            "description": describe(rule, bounds, C),
+            **group_classes(train_counts, rule, order=order, bounds=bounds),
+        }
+        manifest["protocol"] = protocol
+        if protocol == "authors":
+            manifest["protocol_info"] = info
+        manifest["checksums"] = {
+            f: VERIFIED if ok else "md5 not verified (--no-verify-checksums)"
+            for f, ok in sorted(data.checksums.items())
+        }
         manifest["notes"] = data.notes
         manifest["source_info"] = spec_info(spec)
         if "test" in splits:  # SADE's test-agnostic subsets, as index lists into `test` (ltbench.test_dists)
@@ -191,6 +301,7 @@ def build(
                 test["source_keys"],
                 labels,
                 manifest["splits"]["train"]["class_counts"],
+                order if profile else None,
             )
         card = render_card(manifest, spec_info(spec), repo_id=repo_id)
         (tmp / "README.md").write_text(card, encoding="utf-8")
@@ -225,12 +336,6 @@ def write_all(
             "num_bytes": sum((Path(tmp) / f).stat().st_size for f in files),
         }
     manifest["files"] = hash_files(tmp, [f for s in manifest["splits"].values() for f in s["files"]])
-    train_counts = manifest["splits"]["train"]["class_counts"]
-    manifest["groups"] = {
-        "rule": spec.grouping,
-        "description": RULES[spec.grouping],
-        "classes": group_classes(train_counts, spec.grouping),
-    }
     exp = spec.expected.get(ir if ir is not None else 0)
     if exp:
         manifest["expected"] = exp

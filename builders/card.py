@@ -44,6 +44,35 @@ def _ranges(ids: list[int]) -> str:
     return ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in runs) or "none"
 
 
+def _selection(manifest: dict[str, Any]) -> str:
+    """How the train images were chosen, by protocol."""
+    seed = manifest["seed"]
+    keys = "`manifest.json` lists the chosen source indices (`splits.train.source_keys`)."
+    if manifest.get("protocol", "ltbench") == "ltbench":
+        return (
+            "Protocol `ltbench`: selection as LDAM-DRW's `IMBALANCECIFAR10.gen_imbalanced_data`: the numpy "
+            f"legacy RNG is seeded once with {seed}, then for each class in LT order its pool indices are "
+            f"shuffled and the first n_c kept. {keys}"
+        )
+    info = manifest["protocol_info"]
+    text = (
+        f"Protocol `authors`: the CANDLE authors' loader `{info['loader']}` ({info['reference']}), numpy "
+        f"legacy RNG seeded with {seed}; classes in the loader's order, numpy 1.17-1.24 introsort for its "
+        f"`np.argsort` calls. {keys}"
+    )
+    if "duplicates" in info:
+        text += f" The draw is with replacement: {info['duplicates']:,} rows repeat an earlier image."
+    if info["exact"]:
+        text += " Reproduced exactly from the official source files"
+        text += f" (assuming {info['assumes']})." if info.get("assumes") else "."
+    else:
+        text += (
+            f" **Not the authors' exact image list**: {info['reason']}; this is the closest deterministic "
+        )
+        text += "equivalent."
+    return text
+
+
 def card_metadata(manifest: dict[str, Any], spec_info: dict[str, Any]) -> dict[str, Any]:
     """The YAML front matter as a dict."""
     names = manifest["class_names"]
@@ -91,7 +120,7 @@ def render_card(manifest: dict[str, Any], spec_info: dict[str, Any], repo_id: st
     lines = [f"---\n{front}---", "", f"# {manifest['name']}", ""]
     lines.append(
         f"Long-tailed split of **{spec_info['title']}** built by ltbench {manifest['ltbench_version']} "
-        f"(seed {manifest['seed']}): {len(names)} classes, "
+        f"(protocol `{manifest.get('protocol', 'ltbench')}`, seed {manifest['seed']}): {len(names)} classes, "
         + ", ".join(f"{s} {v['num_rows']:,} images" for s, v in splits.items())
         + "."
     )
@@ -109,10 +138,16 @@ def render_card(manifest: dict[str, Any], spec_info: dict[str, Any], repo_id: st
         lines += ["", "**Licence restriction:** the source images may not be republished; build it locally."]
     if spec_info.get("pool_definition"):
         lines += ["", f"Pool the long-tailed split is drawn from: {spec_info['pool_definition']}."]
-    if manifest.get("checksums_verified") is False:
+    checks = manifest.get("checksums") or {}
+    if checks:
         lines += [
             "",
-            "Built from source files whose checksums were **not** verified (`--no-verify-checksums`).",
+            "Source checksums: " + "; ".join(f"`{f}` {status}" for f, status in checks.items()) + ".",
+        ]
+    else:
+        lines += [
+            "",
+            "Source checksums: none verified (read from extracted files, which have no official md5).",
         ]
     if lt:
         lines += [
@@ -122,10 +157,8 @@ def render_card(manifest: dict[str, Any], spec_info: dict[str, Any], repo_id: st
             f"`{lt['formula']}`",
             "",
             f"with IR = {lt['ir']:g} and n_max = {lt['n_max']:g} (rule `{lt['n_max_rule']}`, pool of "
-            f"{lt['pool_size']:,} images). Selection as LDAM-DRW's `IMBALANCECIFAR10.gen_imbalanced_data`: "
-            f"the numpy legacy RNG is seeded once with {manifest['seed']}, then for each class in label order "
-            "its pool indices are shuffled and the first n_c kept. `manifest.json` lists the chosen source "
-            "indices (`splits.train.source_keys`).",
+            f"{lt['pool_size']:,} images), c running over the LT class order `profile.lt_order` "
+            f"(`{lt['class_order']}`). " + _selection(manifest),
         ]
     from ltbench.overlaps import card_section as overlap_section
     from ltbench.test_dists import card_section as dists_section
@@ -144,6 +177,8 @@ def render_card(manifest: dict[str, Any], spec_info: dict[str, Any], repo_id: st
         lines += ["", f"Built counts {got} {same} the paper's (CANDLE, Table 6) {exp}."]
     groups = manifest["groups"]
     train = splits["train"]["class_counts"]
+    if manifest.get("protocol") == "authors" and not lt:
+        lines += ["", "Protocol `authors`: the authors' loaders read the same list files (no selection)."]
     lines += [
         "",
         "## Head / medium / tail",
@@ -154,7 +189,7 @@ def render_card(manifest: dict[str, Any], spec_info: dict[str, Any], repo_id: st
         "|---|---|---|---|",
     ]
     for g in ("head", "medium", "tail"):
-        ids = groups["classes"][g]
+        ids = groups[g]
         lines.append(f"| {g} | {len(ids)} | {sum(train[i] for i in ids):,} | {_ranges(ids)} |")
     lines += ["", "## Per-class counts", "", "| label | name | " + " | ".join(splits) + " |"]
     lines.append("|---|---|" + "---|" * len(splits))

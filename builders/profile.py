@@ -1,7 +1,8 @@
 """The exponential-decay long-tail profile and LDAM-DRW's per-class selection.
 
-n_c = int(n_max · (1/IR) ** (c / (C − 1))), c = 0..C−1 in class-label order, computed in float64 with ``**``
-(the ``exp(−ln IR · c/(C−1))`` form loses one image at the tail on CIFAR-100; see research/datasets.md §0).
+n_c = int(n_max · (1/IR) ** (c / (C − 1))), c = 0..C−1 over the LT class order (label order by default),
+computed in float64 with ``**`` (the ``exp(−ln IR · c/(C−1))`` form loses one image at the tail on CIFAR-100;
+see research/datasets.md §0).
 Selection follows LDAM-DRW's ``IMBALANCECIFAR10.gen_imbalanced_data``: the numpy legacy RNG is seeded once,
 then for each class in label order ``np.random.shuffle(np.where(labels == c)[0])`` and the first n_c are kept.
 """
@@ -14,7 +15,7 @@ import numpy as np
 
 from ltbench.errors import LTBenchError
 
-FORMULA = "n_c = int(n_max * (1/IR) ** (c / (C - 1))), c = 0..C-1 in class-label order"
+FORMULA = "n_c = int(n_max * (1/IR) ** (c / (C - 1))), c = 0..C-1 over the LT class order (lt_order)"
 STANDARD_IRS = (10, 100)
 
 
@@ -26,18 +27,22 @@ def lt_counts(n_max: float, num_classes: int, ir: float) -> list[int]:
     return [int(n_max * imb_factor ** (c / (num_classes - 1.0))) for c in range(num_classes)]
 
 
-def order_counts(counts: list[int], pool_counts: np.ndarray, order: str = "label") -> list[int]:
-    """Give the profile's c-th count to the c-th class of ``order``: ``label`` (class-label order, the default)
-    or ``count`` (pool count descending, ties by label — needed where a small class precedes a larger one, e.g.
-    Stanford Cars at n_max = 49). Returns counts indexed by class label."""
+def lt_order(pool_counts: np.ndarray, order: str = "label") -> list[int]:
+    """Class ids in LT order, the c-th of which receives the profile's c-th count: ``label`` (class-label order,
+    the default) or ``count`` (pool count descending, ties by label — needed where a small class precedes a
+    larger one, e.g. Stanford Cars at n_max = 49)."""
     if order == "label":
-        return list(counts)
+        return list(range(len(pool_counts)))
     if order != "count":
         raise ValueError(f"unknown class order {order!r}")
     pool_counts = np.asarray(pool_counts)
-    ranked = sorted(range(len(counts)), key=lambda c: (-int(pool_counts[c]), c))
+    return sorted(range(len(pool_counts)), key=lambda c: (-int(pool_counts[c]), c))
+
+
+def order_counts(counts: list[int], pool_counts: np.ndarray, order: str = "label") -> list[int]:
+    """The profile's counts indexed by class label, given in :func:`lt_order`."""
     out = [0] * len(counts)
-    for rank, c in enumerate(ranked):
+    for rank, c in enumerate(lt_order(pool_counts, order)):
         out[c] = counts[rank]
     return out
 

@@ -14,7 +14,7 @@ import numpy as np
 from ltbench.builders.files import check_md5, require, safe_extract
 from ltbench.builders.spec import Pool
 
-from ltbench.errors import LTBenchError
+from ltbench.errors import LTBenchError, download_or_hint
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png")
 _MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
@@ -104,11 +104,12 @@ def image_folder(root: Path, split: str, class_names: Sequence[str]) -> tuple[li
     return paths, labels
 
 
-def read_list_file(path: Path) -> tuple[list[str], np.ndarray]:
-    """An OLTR / classifier-balancing list file: one ``relative/path label`` per line."""
+def read_list_file(path: Path, source: str) -> tuple[list[str], np.ndarray]:
+    """An OLTR / classifier-balancing list file of ``source``: one ``relative/path label`` per line."""
     paths: list[str] = []
     labels: list[int] = []
-    with open(require(path, "list file", "see `ltbench datasets --details` for where to get it")) as f:
+    hint = f"see `ltbench datasets --details {source}` for where to get it"
+    with open(require(path, "list file", hint)) as f:
         for n, line in enumerate(f, 1):
             line = line.strip()
             if not line:
@@ -132,12 +133,11 @@ def download(url: str, dest_dir: Path, filename: str, md5: str | None, verify: b
     target = dest_dir / filename
     if not target.exists():
         dest_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            download_url(url, str(dest_dir), filename)
-        except Exception as e:  # network errors come in many types
-            raise LTBenchError(
-                f"download of {url} failed: {e}", f"download it by hand and put it at {target}"
-            ) from None
+        download_or_hint(
+            lambda: download_url(url, str(dest_dir), filename),
+            f"download of {url}",
+            f"download it by hand and put it at {target}",
+        )
     if md5:
         check_md5(target, md5, verify)
     return target

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from ltbench.builders.authors import AuthorsRecipe
 
 
 @dataclass
@@ -34,13 +35,18 @@ class Pool:
 
 @dataclass
 class SourceData:
-    """A source as read: class names, the pool the LT train split is drawn from, and splits kept whole."""
+    """A source as read: class names, the pool the LT train split is drawn from, and splits kept whole.
+
+    ``checksums`` maps each source file that was hashed to whether its md5 was verified (False: skipped with
+    ``--no-verify-checksums``); files read from extracted folders have no official checksum and are absent.
+    ``classes_from`` names the file or folder that defines the classes (for error messages)."""
 
     class_names: list[str]
     pool: Pool | None
     fixed: dict[str, Pool]
-    checksums_verified: bool = True
+    checksums: dict[str, bool] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
+    classes_from: str = ""
 
 
 @dataclass
@@ -57,13 +63,15 @@ class SourceSpec:
 
     ``irs`` empty means the source is long-tailed already (ImageNet-LT, …) and is imported as it is.
     ``expected`` maps an IR (or 0 for fixed sets) to the paper's Table 6 ``{"train": n, "test": n}``.
+    ``grouping`` is the default head / medium / tail rule (ltbench.groups.RULES); ``authors`` is how the CANDLE
+    authors' loader draws the split (``--protocol authors``; None: the source has no such loader).
     """
 
     name: str
     title: str
     num_classes: int
     read: Callable[[ReadOptions], SourceData]
-    grouping: str = "thirds"
+    grouping: str = ""  # "": ``authors`` where the source has an authors recipe, else ``thirds``
     scale: str = "small"
     irs: tuple[float, ...] = (10, 100)
     paper_ir: float | None = None
@@ -77,8 +85,15 @@ class SourceSpec:
     pool_definition: str = ""
     redistributable: bool = True
     bibtex: str = ""  # BibTeX of the source, shown in the dataset card
+    authors: AuthorsRecipe | None = None
 
-    def split_name(self, ir: float | None) -> str:
+    @property
+    def default_grouping(self) -> str:
+        return self.grouping or ("authors" if self.authors else "thirds")
+
+    def split_name(self, ir: float | None, protocol: str = "ltbench") -> str:
+        """``cub200-lt10`` (``--protocol ltbench``), ``cub200-lt10-authors``; ``imagenet-lt`` for fixed sets."""
         from ltbench.builders.profile import ir_tag
 
-        return self.name if not self.irs else f"{self.name}-lt{ir_tag(ir)}"
+        name = self.name if not self.irs else f"{self.name}-lt{ir_tag(ir)}"
+        return name if protocol == "ltbench" else f"{name}-{protocol}"

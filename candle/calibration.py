@@ -174,7 +174,7 @@ def teacher_accuracy(teacher: nn.Module, task: Task) -> dict[str, Any]:
     from ltbench.result_extras import REFERENCE_METRICS
 
     logits, labels = teacher_logits(teacher, task)
-    m = summarize(labels.numpy(), logits.numpy(), task.class_counts, task.info.grouping)
+    m = summarize(labels.numpy(), logits.numpy(), task.class_counts, task.info.groups)
     return {k: m[k] for k in REFERENCE_METRICS}
 
 

@@ -73,6 +73,20 @@ def datasets(data_root: Path, details: str | None) -> None:
 )
 @click.option("--allow-any-ir", is_flag=True, help="Accept any --ir >= 1, not only 10 and 100.")
 @click.option(
+    "--protocol",
+    default="ltbench",
+    show_default=True,
+    help="Split protocol: ltbench (LDAM-DRW's selection) or authors (the CANDLE authors' loaders; the "
+    "output directory gets the suffix -authors).",
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="groups=RULE",
+    help="Head/medium/tail rule stored in the manifest: authors, thirds or shots [default: per source].",
+)
+@click.option(
     "--push-to-hub", "repo_id", metavar="ORG/NAME", default=None, help="Upload the build to the Hub."
 )
 @click.option("--private", is_flag=True, help="With --push-to-hub: create the repo as private.")
@@ -89,17 +103,26 @@ def build(
     download,
     no_verify_checksums,
     allow_any_ir,
+    protocol,
+    sets,
     repo_id,
     private,
     i_have_the_rights,
 ) -> None:
-    """Build the LT split of SOURCE into OUT/<source>-lt<ir>/ (Parquet + card + manifest)."""
+    """Build the LT split of SOURCE into OUT/<source>-lt<ir>[-authors]/ (Parquet + card + manifest)."""
     from ltbench.builders.build import build as do_build
+    from ltbench.config import parse_sets
     from ltbench.progress import console
     from ltbench.registry import DATASETS
 
     spec = DATASETS.get(source)
     ir = _parse_ir(ir)
+    overrides = parse_sets(sets)
+    unknown = sorted(set(overrides) - {"groups"})
+    if unknown:
+        raise LTBenchError(
+            f"ltbench build has no setting {unknown[0]!r}", "the only one is --set groups=RULE"
+        )
     if repo_id is not None:
         from ltbench.builders.hub import check_repo_id, check_rights
 
@@ -115,9 +138,13 @@ def build(
         not no_verify_checksums,
         force,
         allow_any_ir,
+        protocol=protocol,
+        grouping=overrides.get("groups"),
         repo_id=repo_id,
     )
-    console.print(f"built [bold]{path}[/]")
+    from ltbench.builders.build import checksum_line, read_manifest
+
+    console.print(f"built [bold]{path}[/] — {checksum_line(read_manifest(path)['checksums'])}")
     click.echo(str(path))
     if repo_id is not None:
         from ltbench.builders.hub import publish

@@ -23,11 +23,13 @@ def split_dir(name: str, data_root: Path | str = DEFAULT_DATA) -> Path:
         return path
     path = Path(data_root) / name
     if not (path / "manifest.json").exists():
-        source = name.split("-lt")[0]
-        ir = name.split("-lt")[1] if "-lt" in name else "10"
+        base, authors = (name[: -len("-authors")], True) if name.endswith("-authors") else (name, False)
+        source = base.split("-lt")[0]
+        ir = base.split("-lt")[1] if "-lt" in base else "10"
+        extra = " --protocol authors" if authors else ""
         raise LTBenchError(
             f"dataset {name!r} is not built under {data_root}",
-            f"run `ltbench build {source} --ir {ir} --out {data_root}` first (or pass --data DIR)",
+            f"run `ltbench build {source} --ir {ir}{extra} --out {data_root}` first (or pass --data DIR)",
         )
     return path
 
@@ -110,7 +112,20 @@ class SplitInfo:
 
     @property
     def grouping(self) -> str:
+        """The head / medium / tail rule the split was built with."""
         return self.manifest["groups"]["rule"]
+
+    @property
+    def groups(self) -> dict[str, list[int]]:
+        """The head / medium / tail class ids stored in the manifest (what the evaluator reports)."""
+        from ltbench.groups import manifest_groups
+
+        return manifest_groups(self.manifest)
+
+    @property
+    def protocol(self) -> str:
+        """The split protocol (``ltbench`` or ``authors``; builds made before protocols existed: ltbench)."""
+        return self.manifest.get("protocol", "ltbench")
 
 
 def open_split(name: str, data_root: Path | str = DEFAULT_DATA) -> SplitInfo:

@@ -6,7 +6,7 @@ macro-F1 / head / medium / tail, ECE, and the group confusion summary ("tail mis
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -96,13 +96,21 @@ def group_confusion(
 
 
 def summarize(
-    labels: np.ndarray, logits: np.ndarray, train_counts: Sequence[int], rule: str
+    labels: np.ndarray,
+    logits: np.ndarray,
+    train_counts: Sequence[int],
+    groups: Mapping[str, Sequence[int]] | str,
 ) -> dict[str, Any]:
-    """All metrics from test labels and logits; group accuracy = mean of its classes' accuracies."""
+    """All metrics from test labels and logits; group accuracy = mean of its classes' accuracies.
+
+    ``groups``: the head / medium / tail class ids (a split's ``info.groups``, read from its manifest), or a
+    rule computable from the counts alone (``thirds``, ``shots``)."""
     num_classes = len(train_counts)
     preds = logits.argmax(1)
     acc = per_class_accuracy(labels, preds, num_classes)
-    groups = group_classes(train_counts, rule)
+    if isinstance(groups, str):
+        groups = group_classes(train_counts, groups)
+    groups = {g: [int(c) for c in groups[g]] for g in GROUPS}
     z = logits - logits.max(1, keepdims=True)
     probs = np.exp(z) / np.exp(z).sum(1, keepdims=True)
 
@@ -149,4 +157,4 @@ def predict_logits(
 
 def evaluate(method, model, task, split: str = "test") -> dict[str, Any]:
     logits, labels = predict_logits(method, model, task, split)
-    return summarize(labels, logits, task.class_counts, task.info.grouping)
+    return summarize(labels, logits, task.class_counts, task.info.groups)

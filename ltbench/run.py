@@ -131,6 +131,7 @@ def run_one(
         "schema_version": SCHEMA_VERSION,
         "dataset": info.name,
         "source": info.manifest["source"],
+        "protocol": info.protocol,
         "method": method,
         "row": row,
         "backbone": backbone,

@@ -48,12 +48,15 @@ def datasets_table(data_root: Path) -> None:
             else:
                 ok = all(got.get(s) == n for s, n in exp.items())
                 built = f"{'✓' if ok else '≠'} {got.get('train')}/{got.get('test')}"
+            authors = _built_counts(data_root, spec.split_name(ir, "authors"))
+            if authors is not None:
+                built += f" (authors {authors.get('train')}/{authors.get('test')})"
             t.add_row(
                 name,
                 spec.title.split(" (")[0],
                 str(spec.num_classes),
                 ir_tag(ir) if ir is not None else "LT",
-                spec.grouping,
+                spec.default_grouping,
                 str(exp.get("train", "-")),
                 str(exp.get("test", "-")),
                 built,
@@ -70,8 +73,9 @@ def dataset_details(name: str) -> None:
         "name": spec.name,
         "classes": str(spec.num_classes),
         "IRs": ", ".join(ir_tag(i) for i in spec.irs) or "fixed (already LT)",
-        "n_max rule": str(spec.n_max_rule),
-        "groups": spec.grouping,
+        **({"n_max rule": str(spec.n_max_rule)} if spec.irs else {}),
+        "groups": spec.default_grouping,
+        "authors' loader": spec.authors.loader if spec.authors else "-",
         "pool": spec.pool_definition,
         "files (--source-dir ROOT)": spec.layout,
         "licence": spec.license,

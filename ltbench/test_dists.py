@@ -66,9 +66,11 @@ def parse_name(name: str) -> tuple[str, int]:
     return m.group(1), int(m.group(2))
 
 
-def class_ranks(train_counts: Sequence[int]) -> list[int]:
-    """Each class's position in the head-to-tail order of the training split (ties in label order)."""
-    order = sorted(range(len(train_counts)), key=lambda c: (-train_counts[c], c))
+def class_ranks(train_counts: Sequence[int], order: Sequence[int] | None = None) -> list[int]:
+    """Each class's position in the head-to-tail order of the training split: ``order`` (the build profile's
+    ``lt_order``, class ids head first) when given, else by train count descending, ties in label order."""
+    if order is None:
+        order = sorted(range(len(train_counts)), key=lambda c: (-train_counts[c], c))
     ranks = [0] * len(order)
     for k, c in enumerate(order):
         ranks[c] = k
@@ -126,14 +128,17 @@ def _entry(direction: str, ratio: int, labels: np.ndarray, idx: list[int], C: in
 
 
 def formula_distributions(
-    test_labels: Sequence[int], train_counts: Sequence[int], ratios: Sequence[int] = RATIOS
+    test_labels: Sequence[int],
+    train_counts: Sequence[int],
+    ratios: Sequence[int] = RATIOS,
+    order: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """SADE's CIFAR-style subsets of a test split; ``skipped`` says which ratios it cannot realize, and why."""
     labels = np.asarray(test_labels, dtype=np.int64)
     C = len(train_counts)
     per_class = np.bincount(labels, minlength=C)
     n_max = int(per_class.min())
-    ranks = class_ranks(train_counts)
+    ranks = class_ranks(train_counts, order)
     dists: dict[str, Any] = {}
     skipped: dict[str, str] = {}
     if n_max < 1:
@@ -231,15 +236,17 @@ def for_build(
     test_keys: Sequence[str],
     test_labels: Sequence[int],
     train_counts: Sequence[int],
+    order: Sequence[int] | None = None,
 ) -> dict[str, Any]:
-    """The manifest's ``test_distributions`` block for a build of ``source``."""
+    """The manifest's ``test_distributions`` block for a build of ``source`` (``order``: the profile's
+    ``lt_order``)."""
     if source in SADE_LISTS:
         import importlib
 
         module, prefix = SADE_LISTS[source]
         folder = importlib.import_module(f"ltbench.builders.sources.{module}").FOLDER
         return list_distributions(Path(source_dir) / folder, prefix, test_keys, test_labels)
-    return formula_distributions(test_labels, train_counts)
+    return formula_distributions(test_labels, train_counts, order=order)
 
 
 def available(block: dict[str, Any]) -> list[str]:
@@ -281,7 +288,8 @@ def manifest_block(info) -> dict[str, Any]:
     from ltbench.data import ImageSplit
 
     labels = ImageSplit(info, "test").labels
-    block = formula_distributions(labels, info.counts("train"))
+    order = (info.manifest.get("profile") or {}).get("lt_order")
+    block = formula_distributions(labels, info.counts("train"), order=order)
     block["origin"] = "formula (drawn at run time: the manifest predates test_distributions)"
     return block
 

@@ -378,3 +378,61 @@ def write_inat(
             "licenses": [],
         }
         (base / f"{split}.json").write_text(json.dumps(doc))
+
+
+# ------------------------------------------------------------------------------------- small fixtures per source
+def write_small(name: str, root: Path) -> dict:
+    """A small source of ``name`` in its official layout under ``root``; returns the build keyword arguments
+    (``ir``, ``verify_checksums``). Classes hold more than 16 images and some pool counts tie, so that numpy's
+    quicksort (introsort) partitions, which is where the authors' unstable sorts are decided."""
+    root = Path(root)
+    if name == "cifar10" or name == "cifar100":
+        from cifar_fixtures import write_cifar
+
+        per_class = 20 if name == "cifar10" else 10
+        write_cifar(root, name, train_per_class=per_class, test_per_class=2, seed=3)
+        return {"ir": 10, "verify_checksums": False}
+    writers = {
+        "caltech101": lambda: write_caltech101(root, [40, 31, 35, 33, 52, 30]),
+        "cub200": lambda: write_cub200(root, [30, 29, 30, 28, 30, 30, 29, 30], [3, 2, 4, 1, 2, 3, 2, 2]),
+        "dogs": lambda: write_dogs(root, [6] * 20, [2] * 20),
+        "cars": lambda: write_cars(root, [9, 12, 9, 7, 12, 9, 8, 9, 11, 9] * 2, [2] * 20),
+        "dtd": lambda: write_dtd(root, per_split=9, classes=DTD_CLASSES[:5]),
+        "aircraft": lambda: write_aircraft(root, [21, 20, 21, 20, 21, 20], [3, 4, 3, 4, 3, 4]),
+        "flowers102": lambda: write_flowers102(root, [25, 22, 30, 24, 27]),
+        "fruits360": lambda: write_fruits360(
+            root, [30, 26, 26, 33, 22, 26, 30, 26, 21, 26] * 2, [2] * 20, classes=FRUITS_CLASSES[:20]
+        ),
+    }
+    writers[name]()
+    return {"ir": 100 if name == "fruits360" else 10, "verify_checksums": False}
+
+
+SMALL_SOURCES = (
+    "aircraft",
+    "caltech101",
+    "cars",
+    "cifar10",
+    "cifar100",
+    "cub200",
+    "dogs",
+    "dtd",
+    "flowers102",
+    "fruits360",
+)
+
+
+def split_fingerprint(manifest: dict) -> str:
+    """sha256 over what a build selected and wrote: per split its shard hashes, source keys and class counts."""
+    import hashlib
+
+    files = manifest["files"]
+    doc = {
+        s: {
+            "shards": {f: files[f] for f in v["files"]},
+            "source_keys": v["source_keys"],
+            "class_counts": v["class_counts"],
+        }
+        for s, v in sorted(manifest["splits"].items())
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()

@@ -118,7 +118,9 @@ def test_cifar10_from_folder_is_ldam_identical(c10, tmp_path, ir, imb_factor):
     out = build(DATASETS.get("cifar10"), ir, tmp_path, source_dir=c10.source_dir, verify_checksums=False)
     m = check_build(out, c10, 10, imb_factor)
     assert out.name == f"cifar10-lt{ir}"
-    assert m["checksums_verified"] is False
+    files = ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"]
+    skipped = "md5 not verified (--no-verify-checksums)"
+    assert m["checksums"] == {f"cifar-10-batches-py/{f}": skipped for f in [*files, "batches.meta"]}
     assert m["class_names"] == CIFAR10_CLASSES
     assert m["profile"]["n_max"] == 100 and m["profile"]["n_max_rule"] == "mean"
     assert sum(m["splits"]["train"]["class_counts"]) == sum(lt_counts(100, 10, ir))
@@ -140,13 +142,16 @@ def test_cifar100_from_archive_and_seed(c100_tar, tmp_path):
 def test_verified_checksums_are_recorded(c10, tmp_path, monkeypatch):
     official_md5_patch(monkeypatch, "cifar10", c10.md5)
     out = build(DATASETS.get("cifar10"), 100, tmp_path, source_dir=c10.source_dir)
-    assert json.loads((out / "manifest.json").read_text())["checksums_verified"] is True
+    checks = json.loads((out / "manifest.json").read_text())["checksums"]
+    assert len(checks) == 7 and set(checks.values()) == {"md5 verified"}  # 5 batches, test, meta
 
 
 def test_verified_archive(c100_tar, tmp_path, monkeypatch):
     official_md5_patch(monkeypatch, "cifar100", c100_tar.md5)
     out = build(DATASETS.get("cifar100"), 100, tmp_path, source_dir=c100_tar.source_dir)
-    assert json.loads((out / "manifest.json").read_text())["checksums_verified"] is True
+    checks = json.loads((out / "manifest.json").read_text())["checksums"]
+    names = ["cifar-100-python.tar.gz", *(f"cifar-100-python/{f}" for f in ("train", "test", "meta"))]
+    assert checks == {n: "md5 verified" for n in names}
 
 
 def test_bad_checksum_is_one_line_exit_2(c10, tmp_path, capsys):

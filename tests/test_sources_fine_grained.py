@@ -143,7 +143,8 @@ def test_flowers102_reader_and_paper_test(tmp_path):
         build_small("flowers102", tmp_path / "src", tmp_path / "out")
     d = build_small("flowers102", tmp_path / "src", tmp_path / "out", verify_checksums=False)
     m = manifest(d)
-    assert m["checksums_verified"] is False
+    skipped = "md5 not verified (--no-verify-checksums)"
+    assert m["checksums"] == {"imagelabels.mat": skipped, "setid.mat": skipped}
     assert m["profile"]["pool_class_counts"] == [20, 20, 20]
     assert m["splits"]["test"]["class_counts"] == [5, 2, 10]
     assert m["splits"]["paper_test"]["class_counts"] == [10, 10, 10]
@@ -297,6 +298,22 @@ def test_full_size_reproduces_table6(tmp_path, name):
     if name == "flowers102":
         assert m["splits"]["paper_test"]["num_rows"] == 1020
         assert m["class_names"][0] == "pink primrose"  # torchvision's names for the 102 classes
+    # the authors' protocol gives the same counts (Fruits: its loader's n_max is the second-largest class)
+    da = build(
+        DATASETS.get(name),
+        ir,
+        tmp_path / "out",
+        source_dir=tmp_path / "src",
+        verify_checksums=False,
+        protocol="authors",
+    )
+    ma = manifest(da)
+    if name != "fruits360":
+        assert ma["splits"]["train"]["num_rows"] == train
+    else:
+        second = sorted(m["profile"]["pool_class_counts"])[-2]
+        assert ma["splits"]["train"]["num_rows"] == sum(lt_counts(second, 24, 100))
+    assert ma["splits"]["test"]["num_rows"] == (1020 if name == "flowers102" else test)
     # both IRs build
     d100 = build(
         DATASETS.get(name), 110 - ir, tmp_path / "out", source_dir=tmp_path / "src", verify_checksums=False

@@ -31,7 +31,7 @@ def test_imagenet_lt_lists(tmp_path):
         base, fx.imagenet_lt_lists({"train": [130, 40, 7], "val": [2, 2, 2], "test": [5, 5, 5]})
     )
     spec = DATASETS.get("imagenet-lt")
-    assert spec.irs == () and spec.grouping == "shots" and not spec.redistributable
+    assert spec.irs == () and spec.default_grouping == "shots" and not spec.redistributable
     with pytest.raises(LTBenchError, match="no --ir"):
         build(spec, 10, tmp_path / "out", source_dir=tmp_path / "src")
     d = build(spec, None, tmp_path / "out", source_dir=tmp_path / "src")
@@ -40,8 +40,8 @@ def test_imagenet_lt_lists(tmp_path):
     assert m["profile"] is None
     assert {s: v["num_rows"] for s, v in m["splits"].items()} == {"train": 177, "val": 6, "test": 15}
     assert m["class_names"][:3] == ["n01440764", "n01440765", "n01440766"] and len(m["class_names"]) == 1000
-    assert m["groups"]["classes"]["head"] == [0] and m["groups"]["classes"]["medium"] == [1]
-    assert 2 in m["groups"]["classes"]["tail"]
+    assert m["groups"]["head"] == [0] and m["groups"]["medium"] == [1]
+    assert 2 in m["groups"]["tail"]
     rows = stored(d, "test")
     assert rows[0]["image"]["path"].startswith("val/n01440764/ILSVRC2012_val_")
     assert all(r["image"]["bytes"] == (base / r["image"]["path"]).read_bytes() for r in rows)

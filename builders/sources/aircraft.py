@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ltbench.builders.authors import AuthorsRecipe
 from ltbench.builders.readers import count_note, file_pool
 from ltbench.builders.spec import ReadOptions, SourceData, SourceSpec
 
@@ -44,7 +45,13 @@ def read_aircraft(opts: ReadOptions) -> SourceData:
     }
     notes.update(count_note("trainval", len(pools["trainval"]), 6667))
     notes.update(count_note("test", len(pools["test"]), 3333))
-    return SourceData(class_names=classes, pool=pools["trainval"], fixed={"test": pools["test"]}, notes=notes)
+    return SourceData(
+        class_names=classes,
+        pool=pools["trainval"],
+        fixed={"test": pools["test"]},
+        notes=notes,
+        classes_from=str(base / "data" / "variants.txt"),
+    )
 
 
 BIBTEX = r"""
@@ -76,5 +83,6 @@ AIRCRAFT = DATASETS.register("aircraft")(
         pool_definition="variant-level trainval (6,667; 66-67 per class); n_max = mean = 66.67",
         bibtex=BIBTEX,
         redistributable=False,
+        authors=AuthorsRecipe(loader="aircraft.py Aircraft", groups=(36, 71), name_order=True),
     )
 )

@@ -13,10 +13,11 @@ The LT train split is then drawn from the 30-per-class pool (n_max = 30). torchv
 from __future__ import annotations
 
 import numpy as np
+from ltbench.builders.authors import AuthorsRecipe
 from ltbench.builders.readers import count_note, extract, file_pool, image_folder, subset
 from ltbench.builders.spec import ReadOptions, SourceData, SourceSpec
 
-from ltbench.errors import LTBenchError
+from ltbench.errors import LTBenchError, download_or_hint
 from ltbench.registry import DATASETS
 
 SPLIT_SEED = 1234
@@ -27,22 +28,21 @@ ARCHIVE_MD5 = "b224c7392d521a49829488ab0f1120d9"  # 101_ObjectCategories.tar.gz
 
 def read_caltech101(opts: ReadOptions) -> SourceData:
     base = opts.source_dir / "caltech101"
-    verified = True
+    checksums: dict[str, bool] = {}
     if not (base / FOLDER).is_dir():
         archive = base / f"{FOLDER}.tar.gz"
         if archive.exists():
-            verified = extract(archive, ARCHIVE_MD5, base, opts.verify_checksums)
+            checksums[archive.name] = extract(archive, ARCHIVE_MD5, base, opts.verify_checksums)
         elif opts.download:
             from torchvision.datasets import Caltech101
 
-            try:
-                Caltech101(str(opts.source_dir), download=True)
-            except Exception as e:
-                raise LTBenchError(
-                    f"Caltech-101 download failed: {e}",
-                    f"get caltech-101.zip from https://data.caltech.edu/records/mzrjq-6wc02 and extract "
-                    f"{FOLDER}.tar.gz into {base}",
-                ) from None
+            download_or_hint(
+                lambda: Caltech101(str(opts.source_dir), download=True),
+                "Caltech-101 download",
+                f"get caltech-101.zip from https://data.caltech.edu/records/mzrjq-6wc02 and extract "
+                f"{FOLDER}.tar.gz into {base}",
+                also=(RuntimeError,),  # torchvision: corrupt file / Google Drive quota
+            )
         else:
             raise LTBenchError(
                 f"Caltech-101 not found: expected {base / FOLDER}/ (or {archive})",
@@ -77,8 +77,9 @@ def read_caltech101(opts: ReadOptions) -> SourceData:
         class_names=classes,
         pool=subset(pool, np.concatenate(train_idx)),
         fixed={"test": subset(pool, np.concatenate(test_idx))},
-        checksums_verified=verified,
+        checksums=checksums,
         notes=notes,
+        classes_from=str(root),
     )
 
 
@@ -113,5 +114,14 @@ CALTECH101 = DATASETS.register("caltech101")(
         "names, TFDS-style; the remaining 6,084 images are the test split",
         bibtex=BIBTEX,
         redistributable=True,
+        authors=AuthorsRecipe(
+            loader="caltech101.py ImbalanceCaltech101",
+            groups=(36, 72),
+            seed=42,
+            presort=True,
+            inexact="the loader reads the authors' own caltech101_train.txt / caltech101_test.txt (their "
+            "30-per-class split and its order), which are not published; ltbench's TFDS-style pool (30 per "
+            "folder, RandomState(1234)) is used in its place",
+        ),
     )
 )

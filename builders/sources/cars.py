@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ltbench.builders.authors import AuthorsRecipe
 from ltbench.builders.readers import count_note, file_pool
 from ltbench.builders.spec import ReadOptions, SourceData, SourceSpec
 
@@ -55,7 +56,13 @@ def read_cars(opts: ReadOptions) -> SourceData:
     }
     notes.update(count_note("train", len(pools["train"]), 8144))
     notes.update(count_note("test", len(pools["test"]), 8041))
-    return SourceData(class_names=classes, pool=pools["train"], fixed={"test": pools["test"]}, notes=notes)
+    return SourceData(
+        class_names=classes,
+        pool=pools["train"],
+        fixed={"test": pools["test"]},
+        notes=notes,
+        classes_from=str(base / "devkit" / "cars_meta.mat"),
+    )
 
 
 BIBTEX = r"""
@@ -90,5 +97,6 @@ CARS = DATASETS.register("cars")(
         "counts assigned in pool-count order",
         bibtex=BIBTEX,
         redistributable=False,
+        authors=AuthorsRecipe(loader="cars.py Cars", groups=(70, 139), n_max="second_max", rerank=True),
     )
 )

@@ -23,11 +23,12 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
+from ltbench.builders.authors import AuthorsRecipe
 from ltbench.builders.files import check_md5, extracted, require
 from ltbench.builders.images import png_bytes
 from ltbench.builders.spec import Pool, ReadOptions, SourceData, SourceSpec
 
-from ltbench.errors import LTBenchError
+from ltbench.errors import LTBenchError, download_or_hint
 from ltbench.progress import track
 from ltbench.registry import DATASETS
 
@@ -39,6 +40,7 @@ BIBTEX = """@techreport{krizhevsky2009cifar,
   year        = {2009}
 }"""
 OFFICIAL_SIZES = {"train": 50_000, "test": 10_000}
+AUTHORS_GROUPS = {"cifar10": (3, 7), "cifar100": (36, 71)}  # class_dict, custum_data/new_dataset.py
 
 
 def torchvision_class(name: str):
@@ -82,14 +84,11 @@ def locate(opts: ReadOptions, tv_cls, title: str) -> Path:
         from torchvision.datasets.utils import download_url
 
         root.mkdir(parents=True, exist_ok=True)
-        md5 = tv_cls.tgz_md5 if opts.verify_checksums else None
-        try:
-            download_url(tv_cls.url, str(root), tv_cls.filename, md5)
-        except Exception as e:  # network errors come in many types
-            raise LTBenchError(
-                f"download of {tv_cls.url} failed: {type(e).__name__}: {e}",
-                f"download it by hand and put it at {archive}",
-            ) from None
+        download_or_hint(  # no md5 here: the archive is checked by read_cifar (one-line error on mismatch)
+            lambda: download_url(tv_cls.url, str(root), tv_cls.filename),
+            f"download of {tv_cls.url}",
+            f"download it by hand and put it at {archive}",
+        )
         return require(archive, f"{title} archive", f"download {tv_cls.url} by hand into {root}")
     if archive.is_file():
         return archive
@@ -100,17 +99,16 @@ def locate(opts: ReadOptions, tv_cls, title: str) -> Path:
     )
 
 
-def check_files(folder: Path, tv_cls, title: str, verify: bool) -> bool:
-    """Every official file present (one-line error naming the first missing one); md5s checked if ``verify``."""
+def check_files(folder: Path, tv_cls, title: str, verify: bool) -> dict[str, bool]:
+    """Every official file present (one-line error naming the first missing one); md5s checked if ``verify``.
+    Returns ``{base_folder/file: verified}``."""
     for name, _ in official_files(tv_cls):
         require(
             folder / name, f"{title} file", f"the folder {folder} is incomplete: use the official archive"
         )
-    if not verify:
-        return False
-    for name, md5 in official_files(tv_cls):
-        check_md5(folder / name, md5, verify)
-    return True
+    return {
+        f"{folder.name}/{name}": check_md5(folder / name, md5, verify) for name, md5 in official_files(tv_cls)
+    }
 
 
 def load(root: Path, tv_cls, title: str, train: bool):
@@ -154,10 +152,10 @@ def to_pool(ds, num_classes: int, title: str, split: str) -> Pool:
 def read_cifar(opts: ReadOptions, name: str, title: str, num_classes: int) -> SourceData:
     tv_cls = torchvision_class(name)
     found = locate(opts, tv_cls, title)
+    checksums: dict[str, bool] = {}
     with ExitStack() as stack:
-        verified = opts.verify_checksums
         if found.is_file():  # the archive
-            check_md5(found, tv_cls.tgz_md5, opts.verify_checksums)
+            checksums[found.name] = check_md5(found, tv_cls.tgz_md5, opts.verify_checksums)
             root = stack.enter_context(extracted(found))
             if not (root / tv_cls.base_folder).is_dir():
                 raise LTBenchError(
@@ -165,7 +163,7 @@ def read_cifar(opts: ReadOptions, name: str, title: str, num_classes: int) -> So
                 )
         else:
             root = found.parent
-        verified = check_files(root / tv_cls.base_folder, tv_cls, title, opts.verify_checksums) and verified
+        checksums.update(check_files(root / tv_cls.base_folder, tv_cls, title, opts.verify_checksums))
         sets = {
             split: load(root, tv_cls, title, split == "train")
             for split in track(["train", "test"], 2, f"reading {title}")
@@ -193,8 +191,9 @@ def read_cifar(opts: ReadOptions, name: str, title: str, num_classes: int) -> So
         class_names=classes,
         pool=pools["train"],
         fixed={"test": pools["test"]},
-        checksums_verified=verified,
+        checksums=checksums,
         notes=notes,
+        classes_from=f"{tv_cls.base_folder}/{tv_cls.meta['filename']}",
     )
 
 
@@ -207,7 +206,6 @@ def _spec(
         title=title,
         num_classes=num_classes,
         read=lambda opts: read_cifar(opts, name, title, num_classes),
-        grouping="thirds",
         scale="small",
         irs=(10, 100),
         paper_ir=None,  # the paper reports both IR 10 and IR 100 (Table 6)
@@ -220,6 +218,12 @@ def _spec(
         pool_definition=f"the official training set, 50,000 images ({per_class:,} per class)",
         redistributable=True,
         bibtex=BIBTEX,
+        authors=AuthorsRecipe(
+            # binary_train.py reads CIFAR through data_loader/imbalance_cifar.py (LDAM-DRW's IMBALANCECIFAR);
+            # class_dict gives 36 / 35 / 29 for CIFAR-100 (custum_data/imbalance_cifar.py says 37: not used)
+            loader=f"imbalance_cifar.py Imbalance{title.replace('-', '')}",
+            groups=AUTHORS_GROUPS[name],
+        ),
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from ltbench.builders.authors import AuthorsRecipe
 from ltbench.builders.files import require
 from ltbench.builders.readers import count_note, download, extract, file_pool, subset
 from ltbench.builders.spec import ReadOptions, SourceData, SourceSpec
@@ -38,14 +39,14 @@ def _table(path: Path) -> dict[int, str]:
 
 def read_cub200(opts: ReadOptions) -> SourceData:
     base = opts.source_dir / "CUB_200_2011"
-    verified = True
+    checksums: dict[str, bool] = {}
     if not base.is_dir():
         archive = opts.source_dir / "CUB_200_2011.tgz"
         if not archive.exists() and opts.download:
             download(URL, opts.source_dir, archive.name, MD5, opts.verify_checksums)
         if not archive.exists():
             raise LTBenchError(f"CUB-200-2011 not found: expected {base}/ (or {archive})", HINT)
-        verified = extract(archive, MD5, opts.source_dir, opts.verify_checksums)
+        checksums[archive.name] = extract(archive, MD5, opts.source_dir, opts.verify_checksums)
     images = _table(base / "images.txt")
     labels = _table(base / "image_class_labels.txt")
     is_train = _table(base / "train_test_split.txt")
@@ -71,8 +72,9 @@ def read_cub200(opts: ReadOptions) -> SourceData:
         class_names=names,
         pool=subset(pool, np.where(train)[0]),
         fixed={"test": subset(pool, np.where(~train)[0])},
-        checksums_verified=verified,
+        checksums=checksums,
         notes=notes,
+        classes_from=str(base / "classes.txt"),
     )
 
 
@@ -108,5 +110,14 @@ CUB200 = DATASETS.register("cub200")(
         "n_max = 30 (the largest class)",
         bibtex=BIBTEX,
         redistributable=False,
+        authors=AuthorsRecipe(
+            loader="imabalance_cub.py Cub2011",
+            groups=(72, 142),
+            n_max=30,
+            with_replacement=True,
+            first_class_from=30,
+            assumes="images.txt lists the images in id order, as the official file does (the loader keeps "
+            "the order of its pandas merges)",
+        ),
     )
 )

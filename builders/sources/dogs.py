@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from ltbench.builders.authors import AuthorsRecipe
 from ltbench.builders.files import require
 from ltbench.builders.readers import count_note, download, extract, file_pool
 from ltbench.builders.spec import ReadOptions, SourceData, SourceSpec
@@ -38,7 +39,7 @@ def _read_list(path: Path) -> tuple[list[str], np.ndarray]:
 
 def read_dogs(opts: ReadOptions) -> SourceData:
     base = opts.source_dir / "stanford_dogs"
-    verified = True
+    checksums: dict[str, bool] = {}
     for archive, what in (("images.tar", base / "Images"), ("lists.tar", base / "train_list.mat")):
         if what.exists():
             continue
@@ -46,7 +47,7 @@ def read_dogs(opts: ReadOptions) -> SourceData:
             download(URL + archive, base, archive, ARCHIVES[archive], opts.verify_checksums)
         if not (base / archive).exists():
             raise LTBenchError(f"Stanford Dogs not found: expected {what} (or {base / archive})", HINT)
-        verified = extract(base / archive, ARCHIVES[archive], base, opts.verify_checksums) and verified
+        checksums[archive] = extract(base / archive, ARCHIVES[archive], base, opts.verify_checksums)
     train_files, train_y = _read_list(base / "train_list.mat")
     test_files, test_y = _read_list(base / "test_list.mat")
     C = int(max(train_y.max(), test_y.max())) + 1
@@ -60,8 +61,9 @@ def read_dogs(opts: ReadOptions) -> SourceData:
         class_names=names,
         pool=file_pool(base, [f"Images/{f}" for f in train_files], train_y),
         fixed={"test": file_pool(base, [f"Images/{f}" for f in test_files], test_y)},
-        checksums_verified=verified,
+        checksums=checksums,
         notes=notes,
+        classes_from=str(base / "train_list.mat"),
     )
 
 
@@ -94,5 +96,6 @@ DOGS = DATASETS.register("dogs")(
         pool_definition="official train_list.mat: 100 images per class (12,000); n_max = 100",
         bibtex=BIBTEX,
         redistributable=False,
+        authors=AuthorsRecipe(loader="dogs.py Dogs", groups=(43, 85), rerank=True),
     )
 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ltbench.builders.authors import AuthorsRecipe
 from ltbench.builders.readers import concat, count_note, file_pool
 from ltbench.builders.spec import ReadOptions, SourceData, SourceSpec
 
@@ -49,8 +50,8 @@ def read_dtd(opts: ReadOptions) -> SourceData:
         class_names=classes,
         pool=concat(pools["train"], pools["val"]),
         fixed={"test": pools["test"]},
-        checksums_verified=True,
         notes=notes,
+        classes_from=str(base / "labels" / f"train{PARTITION}.txt"),
     )
 
 
@@ -82,5 +83,11 @@ DTD_SPEC = DATASETS.register("dtd")(
         pool_definition="partition 1 train + val (80 per class, 3,760); n_max = 80",
         bibtex=BIBTEX,
         redistributable=False,
+        authors=AuthorsRecipe(
+            loader="dtd.py DTD",
+            groups=(14, 33),
+            assumes="the loader's labels/train1.txt and val1.txt are the official files with a header line "
+            "PATH added (it reads them with pandas.read_csv(...)['PATH'])",
+        ),
     )
 )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ltbench.builders.authors import AuthorsRecipe
 from ltbench.builders.readers import class_folders, count_note, file_pool, image_folder
 from ltbench.builders.spec import ReadOptions, SourceData, SourceSpec
 
@@ -63,6 +64,7 @@ def read_fruits360(opts: ReadOptions) -> SourceData:
         pool=file_pool(root, train_paths, train_y),
         fixed={"test": file_pool(root, test_paths, test_y)},
         notes=notes,
+        classes_from=str(root / "Training"),
     )
 
 
@@ -100,5 +102,13 @@ FRUITS360 = DATASETS.register("fruits360")(
         "assigned in pool-count order",
         bibtex=BIBTEX,
         redistributable=True,
+        authors=AuthorsRecipe(
+            loader="fruits.py Fruits",
+            groups=(7, 14),
+            n_max="second_max",
+            rerank=True,
+            inexact="the loader lists class folders and images with os.listdir (filesystem order) and never "
+            "seeds numpy; ltbench lists them sorted and seeds 0, the other loaders' seed",
+        ),
     )
 )

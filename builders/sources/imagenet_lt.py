@@ -29,7 +29,9 @@ def read_imagenet_lt(opts: ReadOptions) -> SourceData:
     if opts.download:
         raise LTBenchError("ImageNet cannot be downloaded automatically (licence)", HINT)
     base = opts.source_dir / FOLDER
-    lists = {s: read_list_file(base / f"ImageNet_LT_{s}.txt") for s in ("train", "val", "test")}
+    lists = {
+        s: read_list_file(base / f"ImageNet_LT_{s}.txt", "imagenet-lt") for s in ("train", "val", "test")
+    }
     C = 1000
     names = names_from_paths(*lists["train"], C)
     notes = {
@@ -38,7 +40,13 @@ def read_imagenet_lt(opts: ReadOptions) -> SourceData:
     }
     for s, n in EXPECTED.items():
         notes.update(count_note(s, len(lists[s][0]), n))
-    return SourceData(class_names=names, pool=None, fixed=fixed_splits(base, lists, C, HINT), notes=notes)
+    return SourceData(
+        class_names=names,
+        pool=None,
+        fixed=fixed_splits(base, lists, C, HINT),
+        notes=notes,
+        classes_from=str(base / "ImageNet_LT_train.txt"),
+    )
 
 
 BIBTEX = r"""

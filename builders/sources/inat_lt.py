@@ -28,6 +28,7 @@ HINT = (
     "2018) and extract them into ROOT/iNat2018/"
 )
 EXPECTED = {"train": 437513, "test": 24426}
+LISTS = {"train": "iNaturalist18_train.txt", "test": "iNaturalist18_val.txt"}  # classifier-balancing's
 
 
 def read_coco_json(path: Path) -> tuple[list[str], np.ndarray, dict[int, str]]:
@@ -56,10 +57,14 @@ def read_inat_lt(opts: ReadOptions) -> SourceData:
         if (base / f"{stem}.json").exists():
             paths, labels, c = read_coco_json(base / f"{stem}.json")
             cats.update(c)
-        elif (base / f"iNaturalist18_{split if split == 'train' else 'val'}.txt").exists():
-            paths, labels = read_list_file(base / f"iNaturalist18_{split if split == 'train' else 'val'}.txt")
+        elif (base / LISTS[split]).exists():
+            paths, labels = read_list_file(base / LISTS[split], "inat-lt")
         else:
-            raise LTBenchError(f"iNat-2018 annotations not found: expected {base / (stem + '.json')}", HINT)
+            raise LTBenchError(
+                f"iNat-2018 annotations not found: expected {base / (stem + '.json')} or "
+                f"classifier-balancing's {base / LISTS[split]}",
+                HINT,
+            )
         lists[split] = (paths, labels)
     names = [cats.get(c, str(c)) for c in range(NUM_CLASSES)]
     notes = {
@@ -69,7 +74,11 @@ def read_inat_lt(opts: ReadOptions) -> SourceData:
     for s, n in EXPECTED.items():
         notes.update(count_note(s, len(lists[s][0]), n))
     return SourceData(
-        class_names=names, pool=None, fixed=fixed_splits(base, lists, NUM_CLASSES, HINT), notes=notes
+        class_names=names,
+        pool=None,
+        fixed=fixed_splits(base, lists, NUM_CLASSES, HINT),
+        notes=notes,
+        classes_from=str(base / "train2018.json"),
     )
 
 

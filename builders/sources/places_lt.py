@@ -44,14 +44,21 @@ def places365_path(rel: str) -> str:
     return rel
 
 
+def _strip(path: str) -> int:
+    """Leading path components before the category: 1 (``train/airfield/…``) or 2 for Places365's own
+    ``data_256/a/airfield/…`` (as in SADE's ``Places_LT_v2`` lists)."""
+    parts = path.split("/")
+    return 2 if parts[0] == "data_256" and len(parts) > 2 and len(parts[1]) == 1 else 1
+
+
 def read_places_lt(opts: ReadOptions) -> SourceData:
     if opts.download:
         raise LTBenchError("Places-LT cannot be downloaded automatically", HINT)
     base = opts.source_dir / FOLDER
-    lists = {s: read_list_file(base / name) for s, name in LISTS.items()}
+    lists = {s: read_list_file(base / name, "places-lt") for s, name in LISTS.items()}
     first = lists["train"][0][0] if lists["train"][0] else ""
     mapped = bool(first) and not (base / first).exists() and (base / "data_256").is_dir()
-    names = [n.replace("-", "/") for n in names_from_paths(*lists["train"], 365)]
+    names = [n.replace("-", "/") for n in names_from_paths(*lists["train"], 365, strip=_strip(first))]
     if mapped:
         lists = {s: ([places365_path(p) for p in paths], y) for s, (paths, y) in lists.items()}
     notes = {
@@ -62,7 +69,11 @@ def read_places_lt(opts: ReadOptions) -> SourceData:
     for s, n in EXPECTED.items():
         notes.update(count_note(s, len(lists[s][0]), n))
     return SourceData(
-        class_names=names, pool=None, fixed=fixed_splits(Path(base), lists, 365, HINT), notes=notes
+        class_names=names,
+        pool=None,
+        fixed=fixed_splits(Path(base), lists, 365, HINT),
+        notes=notes,
+        classes_from=str(base / LISTS["train"]),
     )
 
 

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ltbench.errors import LTBenchError
+from ltbench.errors import LTBenchError, download_or_hint
 from ltbench.registry import BACKBONES
 
 
@@ -242,8 +242,10 @@ def efficientnetv2_m_in21k(num_classes: int, in_chans: int = 3, weights: str | N
         raise LTBenchError(f"efficientnetv2-m takes 3-channel images, got {in_chans}", "use an RGB dataset")
     if info is None:
         return TimmEncoder(timm.create_model("tf_efficientnetv2_m", num_classes=0), num_classes, None)
-    try:
-        body = timm.create_model(info.ident, pretrained=True, num_classes=0)
-    except Exception as e:  # timm/huggingface_hub raise several types when offline
-        raise offline_error(info, e) from None
+    body = download_or_hint(
+        lambda: timm.create_model(info.ident, pretrained=True, num_classes=0),
+        "",
+        "",
+        error=lambda e: offline_error(info, e),  # huggingface_hub's offline errors are OSErrors
+    )
     return TimmEncoder(body, num_classes, info.preprocess)

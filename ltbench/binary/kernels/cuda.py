@@ -2,7 +2,8 @@
 
 The extension (``xnor_cuda_kernels.cu`` + ``xnor_cuda_binding.cpp``) is compiled by
 ``torch.utils.cpp_extension.load`` for the visible device's architecture (sm_80 or newer: the b1 AND-popc
-MMA), cached in torch's extension directory. It implements the same ``ltbench::`` custom ops as the CPU
+MMA; ``sm_90a`` on Hopper), cached in torch's extension directory (``LTBENCH_XNOR_CUDA_VERBOSE=1`` prints the
+compiler's commands). It also holds ``bmma_peak``, the G0 microbenchmark of ``benchmarks/gpu_check.py``. It implements the same ``ltbench::`` custom ops as the CPU
 kernel, on the same packed tensors (int64 words, read as uint32), with the weights' OHWI ``rows`` in place of
 the CPU panels. Set ``LTBENCH_XNOR_CUDA=0`` to keep CUDA models on the float path.
 """
@@ -19,25 +20,34 @@ _lock = threading.Lock()
 _state: dict[str, object] = {}
 
 
+def arch(capability: tuple[int, int]) -> str:
+    """nvcc's target for a compute capability: the arch-specific ``a`` form from Hopper on (sm_90a)."""
+    return f"{capability[0]}{capability[1]}" + ("a" if capability >= (9, 0) else "")
+
+
 def nvcc_flags(capability: tuple[int, int]) -> list[str]:
-    arch = f"{capability[0]}{capability[1]}"
-    return ["-O3", f"-gencode=arch=compute_{arch},code=sm_{arch}", f"-I{HERE}"]
+    a = arch(capability)
+    return ["-O3", f"-gencode=arch=compute_{a},code=sm_{a}", f"-I{HERE}"]
 
 
-def _build():
+def build(capability: tuple[int, int] | None = None, verbose: bool | None = None):
+    """Compile and load the extension for ``capability`` (default: the visible device's). With an explicit
+    capability it compiles on a machine without a GPU too (nvcc and torch's CUDA headers are enough)."""
     import torch
     from torch.utils.cpp_extension import load
 
-    cap = torch.cuda.get_device_capability()
+    cap = capability or torch.cuda.get_device_capability()
     if cap < (8, 0):
         raise RuntimeError(f"the b1 AND-popc MMA needs sm_80 or newer; this GPU is sm_{cap[0]}{cap[1]}")
+    if verbose is None:
+        verbose = os.environ.get("LTBENCH_XNOR_CUDA_VERBOSE", "0") == "1"
     return load(
-        name=f"ltbench_xnor_cuda_sm{cap[0]}{cap[1]}",
+        name=f"ltbench_xnor_cuda_sm{arch(cap)}",
         sources=[str(HERE / s) for s in SOURCES],
         extra_cflags=["-O3", f"-I{HERE}"],
         extra_cuda_cflags=nvcc_flags(cap),
         extra_include_paths=[str(HERE)],
-        verbose=False,
+        verbose=verbose,
     )
 
 
@@ -52,13 +62,18 @@ def status() -> tuple[bool, str]:
     with _lock:
         if "ext" not in _state and "error" not in _state:
             try:
-                _state["ext"] = _build()
+                _state["ext"] = build()
                 _register(_state["ext"])
             except Exception as e:  # noqa: BLE001 — any build failure is reported, and auto stays on float
-                _state["error"] = f"CUDA XNOR kernel failed to build: {type(e).__name__}: {e}"[:500]
+                _state["error"] = f"CUDA XNOR kernel failed to build: {type(e).__name__}: {e}"
     if "error" in _state:
-        return False, str(_state["error"])
+        return False, str(_state["error"])[:500]
     return True, ""
+
+
+def last_error() -> str:
+    """The full text of the last build failure (the compiler's output included), or ""."""
+    return str(_state.get("error", ""))
 
 
 def ext():
@@ -74,9 +89,6 @@ def _register(module) -> None:
     from ltbench.binary import ops
     from ltbench.binary.pack import n_words
 
-    def wpop(tapsum: torch.Tensor, k: int) -> torch.Tensor:
-        return ((k - tapsum.sum(1)) // 2).to(torch.int32).contiguous()
-
     def f32(t):
         return None if t is None else t.contiguous().float()
 
@@ -87,14 +99,10 @@ def _register(module) -> None:
         module.sign_pack(x, f32(bias), out)
         return out
 
-    def run(x_bits, rows, tapsum, c, n, kh, kw, stride, pad, **kw_):
+    def run(x_bits, rows, tapsum, c, n, kh, kw, stride, pad, **epilogue):
         tapsum = tapsum.contiguous().to(torch.int32)
-        module.conv(
-            x_bits.contiguous(), rows.contiguous(), tapsum, wpop(tapsum, kh * kw * c), c, n, kh, kw, stride, pad,
-            kw_.get("scale"), kw_.get("shift"), kw_.get("res"), kw_.get("res_pool", False), kw_.get("rp_b1"),
-            kw_.get("rp_slope"), kw_.get("rp_b2"), kw_.get("next_bias"), kw_.get("out_int"), kw_.get("out_f"),
-            kw_.get("out_bits"),
-        )  # fmt: skip
+        wpop = weight_pop(tapsum, kh * kw * c)
+        launch(module, x_bits, rows, tapsum, wpop, c, n, kh, kw, stride, pad, **epilogue)
 
     def out_hw(x_bits, kh, kw, stride, pad):
         _, h, w, _ = x_bits.shape
@@ -131,6 +139,46 @@ def _register(module) -> None:
             next_bias=f32(next_bias), out_f=out, out_bits=bits if want_bits else None,
         )  # fmt: skip
         return out, bits
+
+
+def weight_pop(tapsum, k: int):
+    """Popcount of each packed weight row (its −1 count) from ``tapsum`` = Σ sign(w) per tap: (K − Σ) / 2."""
+    import torch
+
+    return ((k - tapsum.sum(1)) // 2).to(torch.int32).contiguous()
+
+
+def launch(
+    module, x_bits, rows, tapsum, wpop, c, n, kh, kw, stride, pad, *, scale=None, shift=None, res=None,
+    res_pool=False, rp_b1=None, rp_slope=None, rp_b2=None, next_bias=None, out_int=None, out_f=None, out_bits=None,
+) -> None:  # fmt: skip
+    """One call of the extension's conv kernel (``tapsum``, ``wpop`` int32 CUDA tensors): the outputs given
+    (``out_int``, ``out_f``, ``out_bits``) are written, with the fused steps named as in
+    :func:`ltbench.binary.ops.xnor_conv_fused`."""
+    module.conv(
+        x_bits.contiguous(), rows.contiguous(), tapsum, wpop, c, n, kh, kw, stride, pad, scale, shift, res,
+        res_pool, rp_b1, rp_slope, rp_b2, next_bias, out_int, out_f, out_bits,
+    )  # fmt: skip
+
+
+def sass_tool() -> list[str] | None:
+    """A disassembler command that prints SASS (``cuobjdump -sass`` or ``nvdisasm``): on the PATH, else the
+    copies Triton's package bundles; None when neither exists."""
+    import glob
+    import shutil
+
+    for tool in ("cuobjdump", "nvdisasm"):
+        found = shutil.which(tool)
+        if not found:
+            try:
+                import triton
+            except ImportError:
+                continue
+            cands = glob.glob(os.path.join(os.path.dirname(triton.__file__), "backends/nvidia/bin", tool))
+            found = cands[0] if cands else None
+        if found:
+            return [found, "-sass"] if tool == "cuobjdump" else [found]
+    return None
 
 
 def _row_pop(rows):

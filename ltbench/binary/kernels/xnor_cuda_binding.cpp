@@ -21,6 +21,9 @@ typedef struct {
   unsigned long long *out_bits;
 } xnor_cuda_conv_args;
 int xnor_cuda_conv(const xnor_cuda_conv_args *p, cudaStream_t stream);
+int xnor_cuda_bmma_peak(const uint32_t *in, int32_t *out, int64_t iters, int64_t blocks, int64_t threads,
+                        cudaStream_t stream);
+int xnor_cuda_bmma_chains(void);
 int xnor_cuda_sign_pack(const float *x, int64_t rows, int64_t C, const float *bias, uint32_t *out, int64_t cw32,
                         cudaStream_t stream);
 }
@@ -71,7 +74,21 @@ void sign_pack(at::Tensor x, std::optional<at::Tensor> bias, at::Tensor out) {
   TORCH_CHECK(rc == 0, "xnor_cuda_sign_pack failed with code ", rc);
 }
 
+// G0: `in` holds 32 lanes x 6 words (A and B fragments), `out` blocks*threads/32 warps x 32 lanes x 4 int32.
+void bmma_peak(at::Tensor in, at::Tensor out, int64_t iters, int64_t blocks, int64_t threads) {
+  check_cuda(in, "in");
+  check_cuda(out, "out");
+  TORCH_CHECK(in.numel() * in.element_size() >= 32 * 6 * 4, "bmma_peak: in needs 192 32-bit words");
+  TORCH_CHECK(out.scalar_type() == at::kInt && out.numel() >= blocks * threads * 4,
+              "bmma_peak: out needs blocks*threads*4 int32");
+  const int rc = xnor_cuda_bmma_peak(reinterpret_cast<const uint32_t *>(in.data_ptr()), out.data_ptr<int32_t>(),
+                                     iters, blocks, threads, c10::cuda::getCurrentCUDAStream().stream());
+  TORCH_CHECK(rc == 0, "xnor_cuda_bmma_peak failed with code ", rc);
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("conv", &conv);
   m.def("sign_pack", &sign_pack);
+  m.def("bmma_peak", &bmma_peak);
+  m.attr("BMMA_PEAK_CHAINS") = xnor_cuda_bmma_chains();
 }

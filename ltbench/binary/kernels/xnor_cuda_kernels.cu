@@ -156,6 +156,45 @@ __global__ void xnor_sign_pack_kernel(const float *x, int64_t rows, int64_t C, c
   out[i] = word;
 }
 
+// G0 microbenchmark: the b1 AND-popc MMA issue rate with no memory traffic in the loop. Each warp loads one
+// A and one B fragment (6 words per lane, from `in`), then runs PEAK_CHAINS independent accumulator chains of
+// `iters` MMAs each; out[(warp * 32 + lane) * 4 + i] = sum over chains of D[i], so iters MMAs give exactly
+// iters times the single-MMA result (the benchmark checks that, proving no MMA was dropped).
+#define PEAK_CHAINS 8
+
+__global__ void xnor_bmma_peak_kernel(const uint32_t *in, int32_t *out, int64_t iters) {
+  const int lane = threadIdx.x & 31;
+  const int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+  uint32_t a[4], b[2];
+#pragma unroll
+  for (int r = 0; r < 4; ++r) a[r] = __ldg(in + lane * 6 + r);
+  b[0] = __ldg(in + lane * 6 + 4);
+  b[1] = __ldg(in + lane * 6 + 5);
+  int32_t acc[PEAK_CHAINS][4];
+#pragma unroll
+  for (int c = 0; c < PEAK_CHAINS; ++c) acc[c][0] = acc[c][1] = acc[c][2] = acc[c][3] = 0;
+  for (int64_t it = 0; it < iters; ++it) {
+#pragma unroll
+    for (int c = 0; c < PEAK_CHAINS; ++c) bmma_and_popc(acc[c], a, b);
+  }
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    int32_t s = 0;
+#pragma unroll
+    for (int c = 0; c < PEAK_CHAINS; ++c) s += acc[c][i];
+    out[(warp * 32 + lane) * 4 + i] = s;
+  }
+}
+
+extern "C" int xnor_cuda_bmma_peak(const uint32_t *in, int32_t *out, int64_t iters, int64_t blocks,
+                                   int64_t threads, cudaStream_t stream) {
+  if (blocks <= 0 || threads <= 0 || threads % 32 || threads > 1024 || iters <= 0) return -1;
+  xnor_bmma_peak_kernel<<<(unsigned)blocks, (unsigned)threads, 0, stream>>>(in, out, iters);
+  return (int)cudaGetLastError();
+}
+
+extern "C" int xnor_cuda_bmma_chains(void) { return PEAK_CHAINS; }
+
 extern "C" int xnor_cuda_conv(const xnor_cuda_conv_args *p, cudaStream_t stream) {
   const int64_t M = p->B * p->Ho * p->Wo;
   if (p->kh * p->kw > 64 || M <= 0 || p->N <= 0) return -1;
