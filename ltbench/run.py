@@ -124,6 +124,7 @@ def run_one(
     from ltbench.binary.packed import prepare_eval
 
     eval_model, inference = prepare_eval(m, model, task, packed)
+    seed_everything(seed)  # test-time steps (TADE's random views) start from the run's seed
     metrics = evaluate(m, eval_model, task)
     t2 = time.perf_counter()
     config = to_dict(cfg)

@@ -314,8 +314,10 @@ def evaluate_distributions(
 ) -> dict[str, Any]:
     """One metrics block per distribution. A test-time method adapts on each: ``prepare_predict`` runs on the
     distribution's unlabelled images (as SADE's ``test_training_*.py`` does per distribution), and what it
-    records is kept per distribution; the run's own records are restored afterwards."""
+    records is kept per distribution; the run's own records are restored afterwards. The RNGs are reseeded with
+    the run's seed before each, so a distribution's numbers do not depend on which were evaluated before it."""
     from ltbench.evaluate import RESULT_METRICS, evaluate
+    from ltbench.seeding import seed_everything
 
     out: dict[str, Any] = {}
     saved = dict(task.records)
@@ -324,6 +326,7 @@ def evaluate_distributions(
             entry = block["distributions"][name]
             task.test_indices = entry["indices"]
             task.records = dict(saved)
+            seed_everything(task.seed)  # each distribution's test-time step starts from the run's seed
             metrics = evaluate(method, model, task)
             rec = {k: v for k, v in task.records.items() if saved.get(k) != v}
             out[name] = {

@@ -141,21 +141,9 @@ def test_tade_adapts_per_distribution(digits_data, tmp_path):
     )  # fmt: skip
     res = json.loads(path.read_text())
     dists = res["test_distributions"]
-    assert list(dists) == [
-        "forward10",
-        "forward5",
-        "forward2",
-        "uniform",
-        "backward2",
-        "backward5",
-        "backward10",
-    ]
-    assert [dists[n]["num_rows"] for n in ("forward10", "forward5", "forward2", "uniform")] == [
-        159,
-        199,
-        287,
-        400,
-    ]
+    names = ("forward10", "forward5", "forward2", "uniform", "backward2", "backward5", "backward10")
+    assert set(dists) == set(names)  # the file's keys are sorted; the leaderboard orders them as SADE does
+    assert [dists[n]["num_rows"] for n in names] == [159, 199, 287, 400, 287, 199, 159]
     weights = {n: tuple(d["records"]["tade"]["aggregation_weights"]) for n, d in dists.items()}
     assert len(set(weights.values())) > 1  # learned on each distribution's own images
     # the whole-test metrics stay those of the run's own test-time step (uniform = the whole split here)
