@@ -287,13 +287,41 @@ def run(
     help="Reported-figures CSV [default: the checkout's leaderboards/reported.csv].",
 )
 @click.option("--no-reported", is_flag=True, help="Show reproduced figures only.")
-def leaderboard(results, out, formats, readme, readme_file, reported, no_reported) -> None:
-    """Regenerate the leaderboards (reproduced beside reported) from result files, deterministically."""
-    from ltbench.leaderboard import write_leaderboards
+@click.option(
+    "--plots", is_flag=True, help="Also redraw OUT/plots/ (as `ltbench plot`) and link the figures."
+)
+@click.option(
+    "--bench",
+    type=click.Path(path_type=Path),
+    default=Path("benchmarks/results"),
+    show_default=True,
+    help="Where benchmarks/bench_multires.py wrote multires*.json (paper Fig. 2).",
+)
+@click.option(
+    "--method", "methods_", multiple=True, help="Rows for per-class line plots (repeatable, max 5)."
+)
+@click.option(
+    "--screenshot", is_flag=True, help="Also write OUT/screenshot.png of index.html (needs Chromium)."
+)
+def leaderboard(
+    results, out, formats, readme, readme_file, reported, no_reported, plots, bench, methods_, screenshot
+) -> None:
+    """Regenerate the leaderboards (reproduced beside reported) and their figures from result files."""
+    from ltbench.regenerate import regenerate
 
     rep = False if no_reported else (reported or True)
-    paths = write_leaderboards(results, out, formats or ("md",), rep, readme_file if readme else None)
-    for path in paths:
+    paths, drawn = regenerate(
+        results,
+        out,
+        formats or ("md",),
+        rep,
+        readme_file if readme else None,
+        plots,
+        bench,
+        methods_,
+        screenshot,
+    )
+    for path in [*(drawn.files if drawn else []), *paths]:
         click.echo(str(path))
 
 

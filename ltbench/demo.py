@@ -124,8 +124,8 @@ def run_demo(
     files. Runs that fail are reported (tracebacks in ``<results>/demo-failures.log``) and the demo raises
     after the leaderboard is written, so the others still count."""
     from ltbench.builders.build import build
-    from ltbench.leaderboard import build_board, dataset_table, write_leaderboards
-    from ltbench.plots import make_plots
+    from ltbench.leaderboard import build_board, dataset_table
+    from ltbench.regenerate import regenerate
     from ltbench.results import read_results
     from ltbench.tables import out, rich_table
 
@@ -170,11 +170,11 @@ def run_demo(
     console.print(
         escape("time per row (s): " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(timings.items())))
     )
-    plots, skipped = make_plots(results, lb_out, bench_dir)
-    for reason in skipped:
+    paths, drawn = regenerate(results, lb_out, ("md", "html"), bench_dir=bench_dir)
+    assert drawn is not None
+    for reason in drawn.skipped:
         console.print(f"[yellow]plot skipped[/] {reason}")
-    paths = write_leaderboards(results, lb_out, ("md", "html"))
-    console.print(f"plots: {len(plots)} files under [bold]{Path(lb_out) / 'plots'}[/]")
+    console.print(f"plots: {len(drawn.files)} files under [bold]{Path(lb_out) / 'plots'}[/]")
     console.print(f"leaderboard: [bold]{paths[-1]}[/] (and {Path(lb_out) / 'index.html'})")
     console.print(f"demo: {len(plan) - len(failures)}/{len(plan)} runs in {time.perf_counter() - t0:.0f} s")
     if failures:

@@ -1,6 +1,8 @@
-"""The leaderboard renderer on hand-written result files (tests/result_fixtures.py) and a hand-written reported
-CSV: mean ± std, N/A, Δ vs reported, incomplete flags, byte-identical regeneration, the config-conflict error,
-the README section, and the repo's leaderboards/reported.csv against the paper."""
+"""The leaderboard on hand-written result files (tests/result_fixtures.py) and a hand-written reported CSV:
+mean ± std, t-intervals and paired differences to CE, N/A, Δ vs reported (groups only under the paper's rule),
+rows split by setting, the selection-on-test flag, incomplete flags, byte-identical regeneration with and
+without stray files, the config-conflict error, the README section, the paper tables as data, and the repo's
+leaderboards/reported.csv against the paper."""
 
 from __future__ import annotations
 
@@ -15,26 +17,27 @@ from result_fixtures import make_result, standard_results, write
 from ltbench.cli import cli
 from ltbench.errors import LTBenchError
 from ltbench.leaderboard import (
-    ABLATIONS,
-    LARGE3,
-    MEAN_LARGE,
-    MEAN_SMALL,
-    PAPER_METHODS,
     README_END,
     README_START,
     REPORTED_COLUMNS,
-    SMALL12,
+    Setting,
     build_board,
     dataset_table,
     default_reported,
+    load_run,
+    load_spec,
     paper_tables,
     primary_reported,
     read_reported,
     write_leaderboards,
 )
-from ltbench.results import read_results
+from ltbench.results import read_results, write_result
 
 PAPER = "Test et al."
+SPEC = load_spec()
+SMALL12 = SPEC.suites["small12"].datasets
+LARGE3 = SPEC.suites["large3"].datasets
+MEAN_SMALL, MEAN_LARGE = SPEC.suites["small12"].mean, SPEC.suites["large3"].mean
 
 
 def reported_csv(path: Path) -> Path:
@@ -77,8 +80,11 @@ def test_mean_std_delta_and_flags(setup):
     assert candle["medium"] == "65.00 ± 0.00"
     assert candle["tail"] == "45.00 ± 5.00"
     assert candle["avg (paper)"] == "85.01" and candle["Δ avg"] == "-20.01"
-    assert candle["tail (paper)"] == "82.67" and candle["Δ tail"] == "-37.67"
+    assert candle["tail (paper)"] == "82.67" and candle["Δ tail"] == "—"  # thirds ≠ the paper's groups
     assert candle["head (paper)"] == "—" and candle["Δ head"] == "—"
+    # 95 % t-interval over 3 seeds: 65 ± t(0.975, 2) · 3.3333 / √3, t(0.975, 2) = √(2·0.95²/(1−0.95²))
+    half = (2 * 0.95**2 / (1 - 0.95**2)) ** 0.5 * (10 / 3) / 3**0.5
+    assert candle["avg 95% CI"] == f"[{65 - half:.2f}, {65 + half:.2f}]" == "[56.72, 73.28]"
     assert candle["seeds"] == "3" and candle["flags"] == ""
     assert candle["tail→head"] == "25.00 ± 0.00" and candle["medium→head"] == "10.00 ± 0.00"
     tau = rows[("tau_norm", "reactnet-a")]
@@ -108,8 +114,21 @@ def test_empty_group_is_na_and_no_paper_columns_without_figures(setup):
     assert any("`shots`" in n for n in t.notes)
 
 
-def test_paper_tables_average_marks_partial_suites(setup):
+def regroup(results: Path, rule: str) -> None:
+    """Mark every result under ``results`` as grouped by ``rule`` (same classes: only the label changes)."""
+    for p in results.rglob("seed*.json"):
+        r = json.loads(p.read_text())
+        r["grouping"]["rule"] = rule
+        write_result(p, r)
+
+
+def test_paper_tables_compare_only_authors_grouped_results(setup):
     res, rep = setup
+    thirds = {t.key: t for t in paper_tables(build_board(read_results(res), read_reported(rep)))}["table-1"]
+    cells = {r[0]: dict(zip(thirds.columns, r, strict=True)) for r in thirds.rows}
+    assert cells["cifar10-lt100"]["candle"] == "— / 85.01"  # `thirds` groups: never beside the paper
+    assert cells["Average"]["candle"] == "— / 62.07"
+    regroup(res, "authors")
     board = build_board(read_results(res), read_reported(rep))
     t1 = {t.key: t for t in paper_tables(board)}["table-1"]
     cells = {r[0]: dict(zip(t1.columns, r, strict=True)) for r in t1.rows}
@@ -117,6 +136,38 @@ def test_paper_tables_average_marks_partial_suites(setup):
     assert cells["cub200-lt10"]["candle"] == "40.00 / 42.94"
     assert cells["Average"]["candle"] == "52.50 (2/12) / 62.07"  # mean of 65.00 and 40.00, over 2 of 12
     assert cells["dogs-lt10"]["balms"] == "—"
+    # the per-dataset table's Δ of a group: only under the paper's rule (T9 tail 82.67 here)
+    rows = _rows(dataset_table(board, "cifar10-lt100"))
+    assert rows[("candle", "reactnet-a")]["Δ tail"] == "-37.67"
+
+
+def test_group_deltas_need_the_papers_grouping(setup):
+    res, rep = setup
+    rows = _rows(dataset_table(build_board(read_results(res), read_reported(rep)), "cifar10-lt100"))
+    candle = rows[("candle", "reactnet-a")]
+    assert candle["Δ avg"] == "-20.01"  # avg does not depend on the groups
+    assert candle["tail (paper)"] == "82.67" and candle["Δ tail"] == "—"  # thirds vs the authors' groups
+
+
+def test_paper_tables_are_data_not_code():
+    import inspect
+
+    import ltbench.leaderboard.paper_tables as pt
+
+    source = inspect.getsource(pt)
+    for literal in ("candle", "tade", "bnext", "reactnet", "cifar"):
+        assert literal not in source.lower().replace("candle paper", ""), literal
+    ids = [t["id"] for t in SPEC.tables]
+    assert ids == ["table-1", "table-2", "table-3", "table-5", "table-9", "table-10"]
+    t1 = next(t for t in SPEC.tables if t["id"] == "table-1")
+    assert t1["columns"][-1] == "tade" and SPEC.suites["small12"].groups == "authors"
+    assert SPEC.suites["large3"].groups == "shots"
+    # a table added to the data shows up without code
+    from dataclasses import replace
+
+    extra = {"id": "table-x", "title": "X", "kind": "matrix", "suite": "large3", "columns": ["ce"]}
+    spec = replace(SPEC, tables=(*SPEC.tables, extra))
+    assert paper_tables(build_board([], []), spec)[-1].columns == ["dataset", "ce"]
 
 
 def test_write_is_byte_identical_and_removes_stale_pages(setup, tmp_path):
@@ -136,8 +187,10 @@ def test_write_is_byte_identical_and_removes_stale_pages(setup, tmp_path):
     (out / "NOTES.md").write_text("mine\n")
     for p in (res / "imagenet-lt").rglob("*.json"):
         p.unlink()
-    write_leaderboards(res, out, ("md",), rep)
+    (out / "mine.html").write_text("<p>mine</p>\n")
+    write_leaderboards(res, out, ("md", "html"), rep)
     assert not (out / "imagenet-lt.md").exists() and (out / "NOTES.md").exists()
+    assert not (out / "imagenet-lt.html").exists() and (out / "mine.html").exists()
 
 
 def test_index_lists_provenance_and_incomplete_entries(setup, tmp_path):
@@ -146,8 +199,9 @@ def test_index_lists_provenance_and_incomplete_entries(setup, tmp_path):
     index = (tmp_path / "lb" / "README.md").read_text()
     assert "cifar10-lt100 / tau_norm / reactnet-a: missing seeds 2 (has 0, 1)" in index
     assert "cifar10-lt100 / candle[cd] / reactnet-a: missing seeds 1, 2 (has 0)" in index
-    assert "candle / reactnet-a: small-12 suite lacks caltech101-lt10" in index
-    assert "| cifar10-lt100 | candle | reactnet-a | 0, 1, 2 |" in index
+    assert "candle / reactnet-a: small12 suite lacks caltech101-lt10" in index
+    setting = "protocol=ltbench · groups=thirds · inference=float · amp=off · device=cpu · world_size=1"
+    assert f"| cifar10-lt100 | candle | reactnet-a | {setting} | 0, 1, 2 |" in index
     assert "0123456789ab" in index and "torch 2.4.0" in index
 
 
@@ -165,9 +219,15 @@ def test_machine_readable_formats(setup, tmp_path):
     assert tau["missing_seeds"] == "2" and tau["avg_mean"] == "50.0" and tau["avg_delta"] == "28.28"
     tex = (out / "leaderboard.tex").read_text()
     assert "\\toprule" in tex and "tau\\_norm" in tex and "$\\pm$" in tex
+    half = (2 * 0.95**2 / (1 - 0.95**2)) ** 0.5 * (10 / 3) / 3**0.5  # t(0.975, 2) · s / √3, s = 10/3
+    assert rec["avg"]["ci95"] == [round(65 - half, 4), round(65 + half, 4)] == [56.7195, 73.2805]
+    assert rec["setting"]["protocol"] == "ltbench" and rec["setting"]["inference"] == "float"
     page = (out / "index.html").read_text()
-    assert "<table class=sortable>" in page and "<script>" in page and "addEventListener" in page
+    assert '<table class="sortable">' in page and "<script>" in page and "addEventListener" in page
     assert "http" not in page.replace("http-equiv", "")  # static, no external resources
+    assert page.splitlines()[1] == "<!-- generated by `ltbench leaderboard`: do not edit by hand -->"
+    assert "&lt;!--" not in page  # the marker is a comment, not escaped text
+    assert '<a href="cifar10-lt100.html">' in page and (out / "cifar10-lt100.html").exists()
 
 
 def test_conflicting_configs_fail_loudly(setup):
@@ -225,7 +285,7 @@ def test_repo_reported_csv_is_the_papers_figures():
     primary = primary_reported(rows)  # raises on two primary figures for one key
     known = set(SMALL12) | set(LARGE3) | {MEAN_SMALL, MEAN_LARGE}
     assert {r["dataset"] for r in rows} == known
-    assert {r["row"] for r in rows} == set(PAPER_METHODS) | set(ABLATIONS) | {"tade"}
+    assert {r["row"] for r in rows} == SPEC.rows()  # the paper tables' data names every reported row
     assert {r["backbone"] for r in rows} == {"reactnet-a", "bnext-tiny"}
     assert all(0 <= float(r["value"]) <= 100 for r in rows)
 
@@ -292,6 +352,7 @@ def test_demo_plan_follows_registry_meta():
 @pytest.mark.slow
 def test_demo_end_to_end_with_ce(tmp_path, digits_data):
     from ltbench.demo import run_demo
+    from ltbench.regenerate import regenerate
 
     res, out = tmp_path / "results", tmp_path / "lb"
     # cnn-digits keeps this quick: it tests the demo's pipeline, not the binary backbone
@@ -303,5 +364,155 @@ def test_demo_end_to_end_with_ce(tmp_path, digits_data):
     )
     assert (out / "index.html").exists() and (out / "plots" / "groups-digits-lt10.svg").stat().st_size > 1000
     first = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
-    write_leaderboards(res, out, ("md", "html"))
+    regenerate(res, out, ("md", "html"), bench_dir=None)
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == first
+
+
+# ------------------------------------------------------------------ settings, selection, paired statistics
+
+
+def test_load_run_defaults_and_what_really_ran():
+    r = make_result("digits-lt10", "ce", 0, [0.5] * 6, config={"amp": True})
+    run = load_run(r)  # an older result: no protocol, no inference, AMP asked on a CPU
+    assert run.setting == Setting("ltbench", "thirds", "float", False, "cpu", 1)
+    r["environment"]["device"] = "cuda:0"
+    assert load_run(r).setting.amp is True and load_run(r).setting.device == "cuda"  # bf16 autocast on CUDA
+    r["runtime"] = {"amp": False, "device": "cuda:1", "world_size": 2}  # what the run recorded wins
+    assert (load_run(r).setting.amp, load_run(r).setting.world_size) == (False, 2)
+    r["protocol"], r["inference"] = "authors", {"packed": "auto", "path": "cpu-xnor"}
+    assert load_run(r).setting.protocol == "authors" and load_run(r).setting.inference == "cpu-xnor"
+
+
+def test_rows_never_mix_protocol_grouping_inference_or_amp(tmp_path):
+    res = tmp_path / "results"
+    variants = {
+        "plain": {},
+        "authors": {"protocol": "authors"},
+        "packed": {"inference": {"packed": "auto", "path": "cpu-xnor"}},
+        "groups": {"grouping": {"rule": "authors", "classes": {"head": [0], "medium": [1], "tail": [2]}}},
+        "amp": {"runtime": {"amp": True, "device": "cuda:0"}},
+    }
+    for i, (name, extra) in enumerate(variants.items()):
+        for seed in (0, 1):
+            r = make_result("cifar10-lt100", "ce", seed, [0.1 * (i + 1)] * 6)
+            r.update(extra)
+            path = res / name / "cifar10-lt100" / "ce" / "reactnet-a" / f"seed{seed}.json"
+            write_result(path, r)
+    board = build_board([r for r in read_results(res / "plain")] + sum((read_results(res / n) for n in variants if n != "plain"), []), [])  # fmt: skip
+    es = board.entries["cifar10-lt100"]
+    assert len(es) == 5 and all(len(e.runs) == 2 for e in es)  # 5 settings × 2 seeds, never averaged
+    assert sorted(round(e.mean("avg")) for e in es) == [10, 20, 30, 40, 50]
+    t = dataset_table(board, "cifar10-lt100")
+    col = t.columns.index("setting")
+    tags = {r[col] for r in t.rows}
+    assert "protocol=authors · groups=thirds · inference=float · amp=off · device=cpu" in tags
+    assert "protocol=ltbench · groups=thirds · inference=cpu-xnor · amp=off · device=cpu" in tags
+    assert "protocol=ltbench · groups=thirds · inference=float · amp=on · device=cuda" in tags
+
+
+def test_selection_on_test_labels_is_flagged(setup):
+    res, rep = setup
+    p = next((res / "cifar10-lt100" / "tau_norm").rglob("seed0.json"))
+    r = json.loads(p.read_text())
+    r["selection"] = {"what": "tau", "on": "test"}
+    write_result(p, r)
+    q = next((res / "cifar10-lt100" / "candle").rglob("seed0.json"))
+    r = json.loads(q.read_text())
+    r["selection"] = [{"what": "epoch", "on": "val"}]
+    write_result(q, r)
+    rows = _rows(dataset_table(build_board(read_results(res), read_reported(rep)), "cifar10-lt100"))
+    assert rows[("tau_norm", "reactnet-a")]["flags"] == "missing seeds 2; selection on test labels (tau)"
+    assert rows[("candle", "reactnet-a")]["flags"] == ""  # selected on val: nothing to flag
+
+
+def test_paired_difference_to_ce_and_the_ns_mark(setup):
+    res, rep = setup
+    # CE per seed so that candle − CE = 5, 6, 7 (candle avg: 65, 61.667, 68.333)
+    for seed, v in {0: 0.60, 1: 0.5566667, 2: 0.6133333}.items():
+        write(res, make_result("cifar10-lt100", "ce", seed, [v] * 6))
+    board = build_board(read_results(res), read_reported(rep))
+    rows = _rows(dataset_table(board, "cifar10-lt100"))
+    t2 = (2 * 0.95**2 / (1 - 0.95**2)) ** 0.5  # t(0.975, 2), closed form
+    half = t2 * 1.0 / 3**0.5  # differences 5, 6, 7: std 1
+    assert (
+        rows[("candle", "reactnet-a")]["avg vs ce (paired)"] == f"+6.00 [{6 - half:.2f}, {6 + half:.2f}] (3)"
+    )
+    # tau_norm − CE on seeds 0, 1: 50 − 60 = −10, 50 − 55.667 = −5.667; t(0.975, 1) = tan(0.475π)
+    import math
+
+    d = [-10.0, 50 - 55.66667]
+    m, sd = sum(d) / 2, abs(d[0] - d[1]) / 2**0.5
+    h = math.tan(0.475 * math.pi) * sd / 2**0.5
+    assert (
+        rows[("tau_norm", "reactnet-a")]["avg vs ce (paired)"]
+        == f"{m:.2f} [{m - h:.2f}, {m + h:.2f}] n.s. (2)"
+    )
+    assert rows[("ce", "reactnet-a")]["avg vs ce (paired)"] == "—"
+    assert rows[("candle[cd]", "reactnet-a")]["avg vs ce (paired)"] == "+0.00 (1)"  # one seed: no interval
+
+
+# ------------------------------------------------------------------ pure function of the inputs
+
+
+def test_pages_do_not_depend_on_files_left_on_disk(setup, tmp_path):
+    from ltbench.leaderboard import load_board, write_board
+    from ltbench.plots import make_plots
+
+    res, rep = setup
+    out = tmp_path / "lb"
+    fmts = ("md", "html", "csv", "json", "latex")
+    board = load_board(res, rep)
+    write_board(board, out, fmts)
+    bare = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    (out / "plots").mkdir()
+    for name in ("per-class-cifar10-lt100.png", "lambda-schedule.png", "groups-cub200-lt10.png"):
+        (out / "plots" / name).write_bytes(b"\x89PNG stray")
+    write_board(load_board(res, rep), out, fmts)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == bare  # stray PNGs: no effect
+    drawn = make_plots(board, out, None)
+    write_board(board, out, fmts, drawn.figures)
+    once = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert "![lambda-schedule](plots/lambda-schedule.png)" in once["README.md"].decode()
+    assert "multires-cost" not in once["README.md"].decode()  # not drawn (no benchmark): not linked
+    drawn2 = make_plots(load_board(res, rep), out, None)
+    write_board(load_board(res, rep), out, fmts, drawn2.figures)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == once
+    assert drawn2.figures == drawn.figures
+
+
+def test_cli_leaderboard_plots_draws_the_figures_it_links(setup, tmp_path):
+    res, rep = setup
+    out = tmp_path / "lb"
+    r = CliRunner().invoke(
+        cli,
+        ["leaderboard", "--results", str(res), "--out", str(out), "--reported", str(rep), "--bench", "none"]
+        + ["--format", "md", "--plots", "--method", "candle"],
+    )
+    assert r.exit_code == 0, r.output
+    page = (out / "cifar10-lt100.md").read_text()
+    for stem in ("per-class-cifar10-lt100", "per-class-lines-cifar10-lt100", "groups-cifar10-lt100"):
+        assert f"![{stem}](plots/{stem}.png)" in page and (out / "plots" / f"{stem}.png").exists()
+    r = CliRunner().invoke(
+        cli, ["leaderboard", "--results", str(res), "--out", str(tmp_path / "np")]
+    )  # without --plots: no figures drawn, none linked
+    assert r.exit_code == 0 and "## Figures" not in (tmp_path / "np" / "cifar10-lt100.md").read_text()
+    assert not (tmp_path / "np" / "plots").exists()
+
+
+def test_authors_protocol_split_is_compared_with_the_paper(setup):
+    res, rep = setup
+    regroup(res, "authors")  # the ltbench-protocol results, grouped as the authors did
+    for seed, v in {0: 0.8, 1: 0.9}.items():  # the same method on the authors' own split
+        r = make_result("cifar10-lt100-authors", "candle", seed, [v] * 6, rule="authors")
+        r["protocol"] = "authors"
+        write(res, r)
+    board = build_board(read_results(res), read_reported(rep))
+    t1 = {t.key: t for t in paper_tables(board)}["table-1"]
+    cells = {r[0]: dict(zip(t1.columns, r, strict=True)) for r in t1.rows}
+    assert cells["cifar10-lt100"]["candle"] == "85.00 / 85.01"  # the authors' split wins over ltbench's 65.00
+    rows = _rows(dataset_table(board, "cifar10-lt100-authors"))  # its page sits beside the paper too
+    assert (
+        rows[("candle", "reactnet-a")]["avg (paper)"] == "85.01"
+        and rows[("candle", "reactnet-a")]["Δ avg"] == "-0.01"
+    )
+    assert rows[("paco", "reactnet-a")]["flags"] == "reported only"

@@ -20,7 +20,7 @@ import click
     type=click.Path(path_type=Path),
     default=Path("leaderboards"),
     show_default=True,
-    help="Figures go to OUT/plots/ (rebuilt as a whole).",
+    help="Figures go to OUT/plots/ (rebuilt as a whole; `ltbench leaderboard` links them).",
 )
 @click.option(
     "--bench",
@@ -36,13 +36,21 @@ import click
     help="Reported-figures CSV [default: the checkout's leaderboards/reported.csv].",
 )
 @click.option("--no-reported", is_flag=True, help="No reported-vs-reproduced scatter.")
-def command(results: Path, out: Path, bench: Path, reported: Path | None, no_reported: bool) -> None:
-    """Draw per-class accuracy, group bars, λ schedule, weight norms, multi-res cost, reported vs reproduced."""
-    from ltbench.plots import make_plots
+@click.option(
+    "--method",
+    "methods",
+    multiple=True,
+    help="A row (e.g. ce, candle[cd]) to draw per-class accuracy lines for (repeatable, at most 5).",
+)
+def command(
+    results: Path, out: Path, bench: Path, reported: Path | None, no_reported: bool, methods: tuple[str, ...]
+) -> None:
+    """Draw per-class heatmap (and lines for --method rows), group bars, λ, weight norms, multi-res cost."""
     from ltbench.progress import console
+    from ltbench.regenerate import plot_only
 
-    written, skipped = make_plots(results, out, bench, False if no_reported else (reported or True))
-    for path in written:
+    drawn = plot_only(results, out, bench, False if no_reported else (reported or True), methods)
+    for path in drawn.files:
         click.echo(str(path))
-    for reason in skipped:
+    for reason in drawn.skipped:
         console.print(f"[yellow]skipped[/] {reason}")

@@ -1,0 +1,176 @@
+"""The paper's tables, ours beside reported, from the data in ``leaderboards/paper-tables.yaml``.
+
+Cells are ``ours / paper``. Ours is an entry grouped by the rule the authors' code used on that suite (issue 13:
+``authors`` on the 12 small sets, ``shots`` on the large ones); where both split protocols ran, the ``authors``
+protocol. A row run with another grouping rule is never compared with the paper's figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from ltbench.errors import LTBenchError
+from ltbench.leaderboard.model import Board, Table
+from ltbench.leaderboard.reported import LEADERBOARDS, Reported
+from ltbench.leaderboard.views import pct
+
+SPEC_PATH = LEADERBOARDS / "paper-tables.yaml"
+KINDS = ("matrix", "means", "groups")
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    datasets: tuple[str, ...]
+    mean: str  # the reported.csv dataset of the paper's Average row
+    groups: str
+
+
+@dataclass(frozen=True)
+class Spec:
+    backbone: str
+    suites: dict[str, Suite]
+    tables: tuple[dict[str, Any], ...]
+
+    def suite_of(self, dataset: str) -> Suite | None:
+        return next((s for s in self.suites.values() if dataset in s.datasets), None)
+
+    def rows(self) -> set[str]:
+        """Every method row any table names."""
+        out: set[str] = set()
+        for t in self.tables:
+            out |= {self.column(c)[0] for c in t.get("columns", ())} | set(t.get("rows", ()))
+            out |= {t["row"]} if "row" in t else set()
+        return out
+
+    def column(self, text: str) -> tuple[str, str]:
+        """``row`` or ``row@backbone`` → (row, backbone)."""
+        row, _, bb = str(text).partition("@")
+        return row, bb or self.backbone
+
+
+@cache
+def load_spec(path: Path = SPEC_PATH) -> Spec:
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    suites = {k: Suite(k, tuple(v["datasets"]), v["mean"], v["groups"]) for k, v in data["suites"].items()}
+    for t in data["tables"]:
+        if t.get("kind") not in KINDS:
+            raise LTBenchError(f"{path}: table {t.get('id')} has kind {t.get('kind')!r}", f"use {KINDS}")
+        for s in [t["suite"]] if "suite" in t else t.get("suites", []):
+            if s not in suites:
+                raise LTBenchError(f"{path}: table {t['id']} names suite {s!r}", f"use {sorted(suites)}")
+    return Spec(data["backbone"], suites, tuple(data["tables"]))
+
+
+def _ours_paper(ours: float | None, theirs: Reported | None, suffix: str = "") -> str:
+    if ours is None and theirs is None:
+        return "—"
+    return f"{pct(ours)}{suffix} / {pct(theirs.value if theirs else None)}"
+
+
+def _ours(board: Board, suite: Suite, dataset: str, row: str, bb: str, metric: str) -> float | None:
+    e = board.find(dataset, row, bb, groups=suite.groups)
+    return e.mean(metric) if e else None
+
+
+def _mean_cell(board: Board, suite: Suite, row: str, bb: str, metric: str) -> str:
+    vals = [v for d in suite.datasets if (v := _ours(board, suite, d, row, bb, metric)) is not None]
+    n = len(suite.datasets)
+    ours = float(np.mean(vals)) if vals else None
+    suffix = f" ({len(vals)}/{n})" if vals and len(vals) < n else ""
+    return _ours_paper(ours, board.reported.get((suite.mean, row, bb), {}).get(metric), suffix)
+
+
+def _note(spec: Spec, t: dict[str, Any], text: str) -> list[str]:
+    return [text] + ([" ".join(str(t["note"]).split())] if t.get("note") else [])
+
+
+def _groups_note(suites: Sequence[Suite]) -> str:
+    rules = ", ".join(f"`{s.groups}` on {s.name}" for s in suites)
+    return f"Ours only from results grouped as the paper's authors did ({rules}); — = not run / not reported."
+
+
+def matrix_table(board: Board, spec: Spec, t: dict[str, Any]) -> Table:
+    """Datasets × columns cells ``ours / paper`` for the table's metric, with an Average row."""
+    suite, metric = spec.suites[t["suite"]], t.get("metric", "avg")
+    cols = [spec.column(c) for c in t["columns"]]
+    if t.get("extra_columns"):
+        ran = {
+            (e.row, e.backbone)
+            for d in suite.datasets
+            for e in board.paper_entries(d)
+            if e.backbone == spec.backbone and "[" not in e.row and e.rule == suite.groups
+        }
+        cols += sorted(ran - set(cols))
+    names = [row if bb == spec.backbone else f"{row} ({bb})" for row, bb in cols]
+    rows = [
+        [d]
+        + [
+            _ours_paper(_ours(board, suite, d, r, b, metric), board.reported.get((d, r, b), {}).get(metric))
+            for r, b in cols
+        ]
+        for d in suite.datasets
+    ]
+    rows.append(["Average"] + [_mean_cell(board, suite, r, b, metric) for r, b in cols])
+    n = len(suite.datasets)
+    text = (
+        f"{metric} accuracy (%), cells `ours / paper` (ours = mean over seeds). Average over the {n} sets; "
+        f"`(k/{n})` marks an average over only k sets. " + _groups_note([suite])
+    )
+    return Table(t["id"], t["title"], ["dataset", *names], rows, _note(spec, t, text))
+
+
+def means_table(board: Board, spec: Spec, t: dict[str, Any]) -> Table:
+    """Rows × metrics, each cell the mean over the suite's sets of each set's mean over seeds."""
+    suite = spec.suites[t["suite"]]
+    rows = [
+        [row] + [_mean_cell(board, suite, row, spec.backbone, m) for m in t["metrics"]] for row in t["rows"]
+    ]
+    n = len(suite.datasets)
+    text = (
+        f"Mean over the {n} sets of each set's mean over seeds, cells `ours / paper`; `(k/{n})` = over "
+        "only k sets. " + _groups_note([suite])
+    )
+    return Table(t["id"], t["title"], ["variant", *t["metrics"]], rows, _note(spec, t, text))
+
+
+def groups_table(board: Board, spec: Spec, t: dict[str, Any]) -> Table:
+    """Per dataset of the suites: the table's metrics of one row, ``ours / paper``."""
+    row, bb = spec.column(t["row"])
+    suites = [spec.suites[s] for s in t["suites"]]
+    rows = []
+    for suite in suites:
+        for d in suite.datasets:
+            rep = board.reported.get((d, row, bb), {})
+            rows.append(
+                [d] + [_ours_paper(_ours(board, suite, d, row, bb, m), rep.get(m)) for m in t["metrics"]]
+            )
+    text = "Accuracy (%), cells `ours / paper`. " + _groups_note(suites)
+    return Table(t["id"], t["title"], ["dataset", *t["metrics"]], rows, _note(spec, t, text))
+
+
+RENDER = {"matrix": matrix_table, "means": means_table, "groups": groups_table}
+
+
+def paper_tables(board: Board, spec: Spec | None = None) -> list[Table]:
+    """Every table of the spec, in its order."""
+    spec = spec or load_spec()
+    return [RENDER[t["kind"]](board, spec, t) for t in spec.tables]
+
+
+def paper_groups_by_dataset(spec: Spec | None = None) -> dict[str, str]:
+    """dataset → the grouping rule of the paper's figures on it (the rule of its suite)."""
+    return {d: s.groups for s in (spec or load_spec()).suites.values() for d in s.datasets}
+
+
+def suites(spec: Spec | None = None) -> list[tuple[str, tuple[str, ...]]]:
+    """(name, datasets) of each suite, for the index's partial-suite list."""
+    spec = spec or load_spec()
+    return [(s.name, s.datasets) for s in spec.suites.values()]
