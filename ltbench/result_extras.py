@@ -13,6 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+#: The result blocks this module writes (the leaderboard keeps them per run).
+RESULT_BLOCKS = (
+    "test_distributions",
+    "test_distributions_protocol",
+    "cost",
+    "teacher_overlap",
+    "teacher_reference",
+)
 #: Metrics of the teacher's reference row (a subset of ``ltbench.evaluate.RESULT_METRICS``).
 REFERENCE_METRICS = ("avg", "top1", "top5", "macro_f1", "head", "medium", "tail")
 

@@ -309,6 +309,18 @@ class SubsetSplit:
         return self.split[self.indices[i]]
 
 
+class _Written(dict):
+    """The run's records, noting which keys a test-time step writes."""
+
+    def __init__(self, base: dict[str, Any]):
+        super().__init__(base)
+        self.written: set[str] = set()
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.written.add(key)
+        super().__setitem__(key, value)
+
+
 def evaluate_distributions(
     method, model, task, names: Sequence[str], block: dict[str, Any]
 ) -> dict[str, Any]:
@@ -325,10 +337,10 @@ def evaluate_distributions(
         for name in names:
             entry = block["distributions"][name]
             task.test_indices = entry["indices"]
-            task.records = dict(saved)
+            task.records = _Written(saved)
             seed_everything(task.seed)  # each distribution's test-time step starts from the run's seed
             metrics = evaluate(method, model, task)
-            rec = {k: v for k, v in task.records.items() if saved.get(k) != v}
+            rec = {k: task.records[k] for k in sorted(task.records.written)}
             out[name] = {
                 **{k: metrics[k] for k in RESULT_METRICS},
                 "num_rows": entry["num_rows"],
