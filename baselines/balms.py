@@ -5,7 +5,10 @@ Follows jiawei-ren/BalancedMetaSoftmax-Classification: ``data/MetaSampler.py``, 
 (``meta_forward``), ``main.py``, ``loss/BalancedSoftmaxLoss.py``, ``config/CIFAR*_LT/{softmax,balms}_imba200.yaml``,
 ``config/ImageNet_LT/balms_resnet10.yaml``.
 
-- **Stage 1**: plain softmax CE, instance sampling (the README's "base model").
+- **Stage 1**: plain softmax CE, instance sampling (the README's "base model"). On CIFAR-style (``small``)
+  sets the training view is the official ``data/ImbalanceCIFAR.py`` one: crop with padding + flip +
+  AutoAugment (CIFAR-10 policy) + Cutout(size/2 = 16 px at 32) before normalisation; other families keep
+  their own augmentation (the official ImageNet/Places loaders have no AutoAugment).
 - **Stage 2**: backbone frozen (BN policy ``cls_bn``, default ``train`` = the official ``.train()``, so BN
   statistics are re-estimated), classifier **re-initialised** (``load_model`` skips ``DotProductClassifier``),
   loss = balanced softmax CE(z + log π, y) with the LT train counts.
@@ -15,8 +18,10 @@ Follows jiawei-ren/BalancedMetaSoftmax-Classification: ``data/MetaSampler.py``, 
   (i) one differentiable step of the classifier — the *real* optimiser's update rule, lr and state (SGD momentum
   buffer / Adam moments), as ``higher.innerloop_ctx`` copies them — on the BS loss of the sampled batch weighted
   by the straight-through sample, computed with ``torch.func.functional_call``; (ii) CE of the stepped copy on a
-  class-balanced meta batch (class-aware sampler over the train split — the CIFAR rule — or the ``val`` split
-  when the dataset has one, the ImageNet/Places rule; BALMS#6), back-propagated to w only, Adam (lr
+  class-balanced meta batch (class-aware sampler with **1 image per class visit** — ``ClassAwareSampler``'s
+  default ``num_samples_cls=1``, which ``main.py`` does not override — over the train split, the CIFAR rule,
+  or over the ``val`` split when the dataset has one, the ImageNet/Places rule; BALMS#6), back-propagated to
+  w only, Adam (lr
   ``meta_lr``) — its moments live in the sampler module, so checkpoints resume exactly; (iii) the real classifier
   steps on the plain BS loss of the sampled batch. Features are detached throughout.
 - **Test**: raw logits (no prior at test; BALMS#13).
@@ -45,12 +50,14 @@ from torch.func import functional_call
 from torch.utils.data import DataLoader
 
 from ltbench import distributed as dist
-from ltbench.data import num_workers
+from ltbench.data import ImageSplit, num_workers
 from ltbench.errors import LTBenchError
 from ltbench.method import Method, Task
 from ltbench.registry import METHODS
 from ltbench.samplers import make_sampler
+from ltbench.stage_records import add_stage
 from ltbench.trainer import Trainer
+from ltbench.transforms import train_transform
 
 from .decoupling import (
     BINARY_CLS,
@@ -251,11 +258,25 @@ def meta_sampler_gradient(
     return grad
 
 
+#: images per class visit of the meta set's ClassAwareSampler (official default ``num_samples_cls=1``)
+META_PER_CLASS = 1
+
+
+def stage1_train_set(task: Task, augment: bool) -> ImageSplit:
+    """BALMS's stage-1 training view: on ``small`` sets the official CIFAR one (+ AutoAugment CIFAR-10 policy
+    and Cutout of half the input side), elsewhere the family's own."""
+    if task.family != "small" or not augment:
+        return task.train_set(augment=augment)
+    size = task.input_size or 224
+    tf = train_transform(task.family, size, augment, auto_augment="cifar10", cutout=size // 2)
+    return ImageSplit(task.info, "train", tf, mode="RGB")
+
+
 class _Endless:
     """An endless class-aware loader over the meta set (the official ``is_infinite`` ClassAwareSampler)."""
 
     def __init__(self, dataset, batch_size: int, seed: int):
-        self.sampler = make_sampler("class_aware", dataset.labels, seed, batch_size)
+        self.sampler = make_sampler("class_aware", dataset.labels, seed, batch_size, META_PER_CLASS)
         self.loader = DataLoader(dataset, batch_size=batch_size, sampler=self.sampler)
         self.epoch, self.it = 0, None
 
@@ -315,7 +336,7 @@ class BALMS(Method):
                 "balms's meta sampler runs in a single process (its draws and updates are not sharded)",
                 "run balms without torchrun, or set --set cls_meta_sampler=false",
             )
-        train = task.train_set(augment=cfg.augment)
+        train = stage1_train_set(task, cfg.augment)
         s1 = cfg
         if cfg.iterations:
             steps = steps_per_epoch(len(train), cfg.batch_size)
@@ -345,6 +366,7 @@ class BALMS(Method):
             def plain_step(x, y):
                 return balanced_softmax_loss(head(frozen_features(model, x, bn)), y, counts)
 
+            add_stage(task.records, "balms", train2, c2, loss="balanced softmax", frozen="backbone", bn=bn)
             Trainer(task, c2, "balms").fit({"model": model}, params, plain_step, train2)
             return model
 
@@ -366,6 +388,17 @@ class BALMS(Method):
             learner.adam_update(grad, cfg.meta_lr)
             return balanced_softmax_loss(head(feats), y, counts)
 
+        add_stage(
+            task.records,
+            "balms",
+            train2,
+            c2,
+            sampler="meta",
+            loss="balanced softmax",
+            frozen="backbone",
+            bn=bn,
+            meta_set={"split": split, "images": len(meta_set), "per_class": META_PER_CLASS},
+        )
         trainer.fit({"model": model, "meta_sampler": learner}, params, meta_step, train2)
         rates = torch.sigmoid(learner.logits.detach()).cpu()
         task.records["balms"].update(

@@ -9,10 +9,13 @@ Follows facebookresearch/classifier-balancing (``run_networks.py``, ``tau_norm.p
   epoch), 10 epochs, cosine to 0.
 - **LWS**: the stage-1 fc is **kept and frozen**; per-class scales s_c (init 1) learnt on s ⊙ (Wx + b) — the
   bias is scaled too; 5 epochs, same sampler/optimiser; weight decay reaches s as in the official param group.
-- **τ-norm** (post hoc, no training): w̃_c = w_c / ‖w_c‖^τ, **bias dropped**, τ from linspace(0, 2, 21) chosen
-  by mean per-class accuracy on a validation split. Datasets without one (all built splits but ImageNet-LT /
-  Places-LT / iNat) hold out a seeded per-class fraction ``tau_holdout`` of the LT train (≥ 1 image per class,
-  ≥ 1 left to train) that stage 1 never sees. The chosen τ, the grid and its accuracies go to ``task.records``.
+- **τ-norm** (post hoc, no training): stage 1 trains on the **whole** LT train split (as the official); then
+  w̃_c = w_c / ‖w_c‖^τ, **bias dropped**, τ from linspace(0, 2, 21) chosen by mean per-class accuracy on the
+  ``val`` split where the build has one (ImageNet-LT, Places-LT). Elsewhere there is no labelled data outside
+  train and test in the build (the unused source-pool images are not written), so ``tau`` decides: unset (the
+  default), τ is chosen on the **test** split — classifier-balancing's own practice for iNat (CB#5) — and the
+  result says so (``records["selection"]["on"] == "test"``, which the leaderboard flags); a number fixes τ with
+  no selection (``on: "none"``). The grid and its accuracies are recorded either way.
 
 Choices where the sources leave room:
 - BN policy of the frozen stages is the argument ``cls_bn``: ``train`` (default, the official behaviour — CB
@@ -43,6 +46,7 @@ from torch.utils.data import DataLoader
 from ltbench.errors import LTBenchError
 from ltbench.method import BINARY_PROTOCOL, DIGITS_RECIPE, Method, Task, TrainConfig
 from ltbench.registry import METHODS
+from ltbench.stage_records import add_stage, set_selection
 from ltbench.trainer import Trainer
 
 from .heads import ScaledLinear, TauNormLinear
@@ -118,7 +122,7 @@ class TauNormConfig(TrainConfig):
     weight_decay: float = 5e-4
     schedule: str = "cosine"
     tau_val_split: str = "val"  # split to choose τ on, when the dataset has it
-    tau_holdout: float = 0.2  # else: this fraction of each class of the LT train is held out (seeded)
+    tau: float | None = None  # a number: fixed τ, no selection; None: chosen on tau_val_split, else on test
 
 
 def classifier_stage_config(cfg: ClassifierStageConfig) -> TrainConfig:
@@ -144,39 +148,6 @@ def stage1_config(cfg: TrainConfig) -> TrainConfig:
     return TrainConfig(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(TrainConfig)})
 
 
-class LabelledSubset(torch.utils.data.Dataset):
-    """``dataset`` restricted to ``indices``, keeping the ``labels`` array the samplers read."""
-
-    def __init__(self, dataset, indices):
-        self.dataset = dataset
-        self.indices = np.asarray(indices, dtype=np.int64)
-        self.labels = np.asarray(dataset.labels)[self.indices]
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, i: int):
-        return self.dataset[int(self.indices[i])]
-
-
-def per_class_holdout(labels, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded per-class split of a train split into (train, held-out) indices, both sorted.
-
-    Class c with n_c images holds out k_c = clip(round(fraction·n_c), 1, n_c − 1) of them (none if n_c < 2),
-    drawn by ``np.random.RandomState(seed)`` permuting each class's indices in label order.
-    """
-    labels = np.asarray(labels)
-    rng = np.random.RandomState(seed)
-    train, held = [], []
-    for c in range(int(labels.max()) + 1):
-        idx = np.where(labels == c)[0]
-        k = 0 if len(idx) < 2 else int(min(max(round(fraction * len(idx)), 1), len(idx) - 1))
-        perm = rng.permutation(idx)
-        held.append(perm[:k])
-        train.append(perm[k:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(held))
-
-
 def train_stage1(
     task: Task, cfg: TrainConfig, dataset=None, mixup_alpha: float = 0.0, stage: str = "stage1"
 ) -> nn.Module:
@@ -190,7 +161,9 @@ def train_stage1(
         return F.cross_entropy(model(x), y)
 
     ds = dataset if dataset is not None else task.train_set(augment=cfg.augment)
-    Trainer(task, stage1_config(cfg), stage).fit({"model": model}, model.parameters(), step, ds)
+    s1 = stage1_config(cfg)
+    add_stage(task.records, stage, ds, s1, loss="mixup CE" if mixup_alpha > 0 else "CE")
+    Trainer(task, s1, stage).fit({"model": model}, model.parameters(), step, ds)
     return model
 
 
@@ -232,6 +205,7 @@ def train_classifier(
     bn: str,
     stage: str,
     extra_modules: dict[str, nn.Module] | None = None,
+    loss_name: str = "",
 ) -> Trainer:
     """A frozen-backbone classifier stage: ``loss_fn(model.classifier(features), labels)`` on ``params``."""
     check_bn(bn)
@@ -241,7 +215,9 @@ def train_classifier(
         return loss_fn(model.classifier(frozen_features(model, x, bn)), y)
 
     trainer = Trainer(task, cfg, stage)
-    trainer.fit({"model": model, **(extra_modules or {})}, params, step, task.train_set(augment=cfg.augment))
+    ds = task.train_set(augment=cfg.augment)
+    add_stage(task.records, stage, ds, cfg, loss=loss_name, frozen="backbone", bn=bn)
+    trainer.fit({"model": model, **(extra_modules or {})}, params, step, ds)
     return trainer
 
 
@@ -316,6 +292,7 @@ class CRT(_Stage1Method):
             F.cross_entropy,
             cfg.cls_bn,
             "crt",
+            loss_name="CE",
         )
         return model
 
@@ -350,6 +327,7 @@ class LWS(_Stage1Method):
             F.cross_entropy,
             cfg.cls_bn,
             "lws",
+            loss_name="CE",
         )
         task.records["lws_scales"] = [round(float(s), 6) for s in model.classifier.lws.scales.detach()]
         return model
@@ -374,35 +352,25 @@ class TauNorm(Method):
 
     def fit(self, task: Task) -> nn.Module:
         cfg = self.config
-        train_ds = task.train_set(augment=cfg.augment)
-        if cfg.tau_val_split in task.info.splits and cfg.tau_val_split != "train":
-            val_ds = task.eval_set(cfg.tau_val_split)
-            source = f"split {cfg.tau_val_split!r}"
-        else:
-            if not 0 < cfg.tau_holdout < 1:
-                raise LTBenchError(
-                    f"tau_holdout={cfg.tau_holdout} must lie in (0, 1)",
-                    "set --set tau_holdout=0.2 (the default)",
-                )
-            keep, held = per_class_holdout(train_ds.labels, cfg.tau_holdout, task.seed)
-            val_ds = LabelledSubset(task.eval_set("train"), held)
-            train_ds = LabelledSubset(train_ds, keep)
-            source = (
-                f"held-out {cfg.tau_holdout:g} of each class of the LT train (seed {task.seed}), "
-                "not used in stage 1"
-            )
-        model = train_stage1(task, cfg, train_ds)
-        feats, labels = extract_features(model, val_ds, task.device)
+        model = train_stage1(task, cfg)
         weight = model.classifier.weight.detach()
         taus = tau_grid()
+        if cfg.tau_val_split in task.info.splits and cfg.tau_val_split not in ("train", "test"):
+            on, split = "val", cfg.tau_val_split
+        else:
+            on, split = "test", "test"
+        feats, labels = extract_features(model, task.eval_set(split), task.device)
         accs = tau_search(feats, labels, weight, taus, task.num_classes)
-        best = int(np.argmax(accs))  # ties: the smallest τ
-        model.classifier = TauNormLinear(weight, taus[best]).to(task.device)
+        if cfg.tau is not None:
+            tau, on = float(cfg.tau), "none"
+        else:
+            tau = taus[int(np.argmax(accs))]  # ties: the smallest τ
+        model.classifier = TauNormLinear(weight, tau).to(task.device)
+        set_selection(task.records, "tau", on, split=split if on != "none" else None, value=tau)
         task.records["tau_norm"] = {
-            "tau": taus[best],
-            "val_source": source,
-            "val_counts": np.bincount(np.asarray(val_ds.labels), minlength=task.num_classes).tolist(),
+            "tau": tau,
             "grid": taus,
-            "val_mean_class_acc": [round(a, 6) for a in accs],
+            "grid_split": split,
+            "grid_mean_class_acc": [round(a, 6) for a in accs],
         }
         return model

@@ -11,17 +11,18 @@ KL batch-mean; BSCE = CE(s + log π, y). α = 0.5, p = 0.5, τ = 3 (the paper's 
 default; BagofTricks' CIFAR student configs use τ = 2 — ``--set temperature=2``). The teacher sees the very
 same augmented batch as the student, in eval mode. Inference: the student's raw logits.
 
-**Teacher** (``teacher=``):
+**Teacher** (``teacher=``). ``balms`` and ``candle`` are other registered methods, trained through
+:func:`ltbench.method_teacher.fit_teacher` with their own recipe for the same backbone and family; the
+student's ``--set``s configure the student only, ``teacher_set`` (``KEY=VALUE``, …) the teacher's method:
 - ``balms`` (default for ``dive``): CANDLE's protocol — "the teacher network is trained by existing well
-  performing LT methods such as BALMS", i.e. BALMS's own model in the same (binary) setting, trained first
-  with BALMS's resolved recipe (``teacher_set`` overrides its fields, e.g. ``epochs=5``); its logits are
+  performing LT methods such as BALMS", i.e. BALMS's own model in the same (binary) setting; its logits are
   BALMS's ``predict``.
 - ``bsce``: the DiVE paper's own teacher — the same backbone trained end to end with BSCE, with the student's
-  recipe (BagofTricks' ``teacher.yaml`` = ``student.yaml`` with the loss swapped).
-- ``candle`` (default for ``dive_star``): CANDLE's calibrated teacher,
-  ``ltbench.candle.calibration.fit_calibrated_teacher(task)`` (a frozen FP teacher; ``forward(x)`` → logits
-  on the student's input).
-The teacher's test accuracy is stored in the result (``records["dive_teacher"]``) for diagnosis — the seed
+  recipe (BagofTricks' ``teacher.yaml`` = ``student.yaml`` with the loss swapped); a stage of DiVE itself, so
+  ``teacher_set`` does not apply.
+- ``candle`` (default for ``dive_star``): CANDLE's calibrated FP teacher (``Candle.teacher``: calibration
+  only, no student), e.g. ``--set teacher_set=calib_epochs=5``.
+The teacher's test accuracy is stored in the result (``records["dive_teacher"]``) for diagnosis only — the seed
 paper attributes DiVE's collapse on small sets to a weak BALMS teacher (≈26.65 % mean).
 
 Recipes: ``official`` = BagofTricks' CIFAR ResNet-32 (200 epochs, batch 128, SGD m0.9 lr 0.1 wd 2e-4, 5-epoch
@@ -41,9 +42,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ltbench.config import parse_sets, to_dict
 from ltbench.errors import LTBenchError
 from ltbench.method import BINARY_PROTOCOL, DIGITS_RECIPE, Method, Task, TrainConfig
+from ltbench.method_teacher import FittedTeacher, fit_teacher
 from ltbench.registry import METHODS
+from ltbench.stage_records import add_stage
 from ltbench.trainer import Trainer
 
 from .losses import balanced_softmax_loss
@@ -79,7 +83,7 @@ class DiVEConfig(TrainConfig):
     temperature: float = 3.0
     power: float = 0.5
     alpha: float = 0.5
-    teacher_set: tuple[str, ...] = ()  # KEY=VALUE overrides of the BALMS teacher's config
+    teacher_set: tuple[str, ...] = ()  # KEY=VALUE overrides of the teacher method's config (balms, candle)
 
 
 @dataclass
@@ -110,20 +114,6 @@ RECIPES = {
 }
 
 
-class _Predictor:
-    """A minimal method-like wrapper so ``ltbench.evaluate.evaluate`` can score a bare teacher."""
-
-    def __init__(self, forward):
-        self.forward = forward
-
-    def prepare_predict(self, model: nn.Module, task: Task) -> None:
-        pass
-
-    @torch.no_grad()
-    def predict(self, model: nn.Module, images: torch.Tensor) -> torch.Tensor:
-        return self.forward(images)
-
-
 @METHODS.register("dive")
 class DiVE(Method):
     Config = DiVEConfig
@@ -148,77 +138,53 @@ class DiVE(Method):
             s = student(images)
             return dive_loss(s, t, labels, counts, cfg.temperature, cfg.power, cfg.alpha)
 
-        Trainer(task, cfg, "dive_student").fit(
-            {"model": student}, student.parameters(), step, task.train_set()
+        train = task.train_set()
+        add_stage(
+            task.records, "dive_student", train, cfg, loss="(1−α)·BSCE + α·τ²·KL(power-normalised teacher)"
         )
+        Trainer(task, cfg, "dive_student").fit({"model": student}, student.parameters(), step, train)
         return student
 
     def make_teacher(self, task: Task):
         """(no-grad logits function of the student's batch, record for the result)."""
-        from ltbench.evaluate import evaluate
-
         cfg = self.config
         if cfg.teacher not in TEACHERS:
             raise LTBenchError(
                 f"unknown DiVE teacher {cfg.teacher!r}", f"choose one of {', '.join(TEACHERS)}"
             )
-        sub = dataclasses.replace(task, run_dir=task.run_dir / "teacher", records={})
         record: dict = {"source": cfg.teacher}
-        if cfg.teacher == "balms":
-            model, method = self._balms_teacher(sub, record)
-            forward = lambda x: method.predict(model, x)  # noqa: E731
-        elif cfg.teacher == "bsce":
+        if cfg.teacher == "bsce":
+            sub = dataclasses.replace(task, run_dir=task.run_dir / "teacher", records={})
             model = self._bsce_teacher(sub)
-            forward = model
+            model.eval()
+            for p in model.parameters():
+                p.requires_grad_(False)
+            teacher = FittedTeacher("bsce", model, model, to_dict(cfg), sub.records)
         else:
-            model = self._candle_teacher(sub)
-            forward = model
-        model.eval()
-        for p in model.parameters():
-            p.requires_grad_(False)
-        metrics = evaluate(_Predictor(forward), model, sub)
-        record.update({k: metrics[k] for k in ("avg", "head", "medium", "tail")})
-        if sub.records:
-            record["records"] = sub.records
-        return forward, record
-
-    def _balms_teacher(self, sub: Task, record: dict):
-        from ltbench.config import parse_sets
-        from ltbench.run import resolve_config
-
-        if "balms" not in METHODS:
-            raise LTBenchError(
-                "DiVE's teacher=balms needs the `balms` method, which is not registered",
-                "use --set teacher=bsce (DiVE's own BSCE teacher) or install the BALMS baseline",
-            )
-        balms = METHODS.get("balms")
-        tcfg = resolve_config(balms, sub.binary, sub.family, sets=parse_sets(self.config.teacher_set))
-        record["config"] = {
-            k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(tcfg).items()
-        }
-        method = balms(tcfg)
-        return method.fit(sub), method
+            if cfg.teacher not in METHODS:
+                raise LTBenchError(
+                    f"DiVE's teacher={cfg.teacher} needs the `{cfg.teacher}` method, which is not registered",
+                    "use --set teacher=bsce (DiVE's own BSCE teacher)",
+                )
+            teacher = fit_teacher(cfg.teacher, task, parse_sets(cfg.teacher_set))
+            record["config"] = teacher.config
+        record.update(teacher.diagnosis(task))
+        if teacher.records:
+            record["records"] = teacher.records
+        return teacher.forward, record
 
     def _bsce_teacher(self, sub: Task) -> nn.Module:
         model = sub.create_model()
         counts = sub.class_counts
+        train = sub.train_set()
+        add_stage(sub.records, "dive_teacher", train, self.config, loss="BSCE")
         Trainer(sub, self.config, "dive_teacher").fit(
             {"model": model},
             model.parameters(),
             lambda x, y: balanced_softmax_loss(model(x), y, counts),
-            sub.train_set(),
+            train,
         )
         return model
-
-    def _candle_teacher(self, sub: Task) -> nn.Module:
-        try:
-            from ltbench.candle.calibration import fit_calibrated_teacher
-        except ImportError as e:
-            raise LTBenchError(
-                "DiVE*'s teacher=candle needs ltbench.candle.calibration.fit_calibrated_teacher",
-                f"it failed to import ({e}); use --set teacher=balms or teacher=bsce",
-            ) from e
-        return fit_calibrated_teacher(sub)
 
 
 @METHODS.register("dive_star")

@@ -18,9 +18,16 @@ Follows kaidic/LDAM-DRW (``losses.py``, ``cifar_train.py``, ``models/resnet_cifa
   CANDLE paper's protocol (App. D/G: Adam, no weight decay, cosine from lr 0.01, 400 epochs, batch 256);
   DRW's switch stays at 0.8 of training (epoch 320).
 
-Registered rows: ``ldam_drw`` (the paper's method) and ``cb_focal`` (class-balanced focal loss, the
-official ``--loss_type Focal --train_rule Reweight`` baseline). Any other combination is one ``--set`` away
-(``--set loss=ce --set rule=drw`` is CE-DRW).
+Registered rows: ``ldam_drw`` (the paper's method); ``cb_focal`` — class-balanced **softmax** focal loss as
+LDAM-DRW re-implements Cui et al.'s baseline (``--loss_type Focal --train_rule Reweight``, ``losses.py``
+``FocalLoss``); ``cb_focal_cui`` — Cui et al.'s own class-balanced focal loss (richardaecn/class-balanced-loss
+``src/cifar_main.py:226-266``, ``src/model_base.py:196``): **sigmoid** focal over all C one-vs-rest outputs,
+ℓ = Σ_c w_{y} · (1 − p_t,c)^γ · BCE(z_c, 1[c = y]), summed over the batch and divided by the number of
+positives (B), with the final classifier's bias initialised to −log(C − 1). β = 0.9999 and γ = 1.0 are the
+repository's ``cifar_im_trainval_cb.sh`` values (its only CB-focal script); the paper tunes (β, γ) per dataset
+but the code has no table, so other values are ``--set beta=... --set focal_gamma=...``. The two rows differ
+(on one random batch 10.81 vs 4.76, logit-gradient cosine 0.59), so a table names the one it shows.
+Any other combination is one ``--set`` away (``--set loss=ce --set rule=drw`` is CE-DRW).
 
 Choice where the code is silent: at test time the logits are ``s·cos`` for LDAM (the official evaluates the
 raw cosine; argmax is the same, but ECE is only meaningful on the scale the loss was trained at).
@@ -28,6 +35,7 @@ raw cosine; argmax is the same, but ECE is only meaningful on the scale the loss
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -38,9 +46,10 @@ from torch import nn
 from ltbench.errors import LTBenchError
 from ltbench.method import BINARY_PROTOCOL, DIGITS_RECIPE, Method, Task, TrainConfig
 from ltbench.registry import METHODS
+from ltbench.stage_records import add_stage
 from ltbench.trainer import Trainer
 
-LOSSES = ("ldam", "ce", "focal")
+LOSSES = ("ldam", "ce", "focal", "sigmoid_focal")
 RULES = ("none", "reweight", "drw")
 
 
@@ -106,9 +115,32 @@ def focal_loss(
     return ((1 - torch.exp(-ce)) ** gamma * ce).mean()
 
 
+def sigmoid_focal_loss(
+    logits: torch.Tensor, targets: torch.Tensor, gamma: float, weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Cui et al.'s focal loss: Σ_{i,c} w_{y_i} (1 − p_t)^γ BCE(z_ic, 1[c = y_i]) / B, p = σ(z) (one-vs-rest);
+    the modulator is computed as exp(−γ·t·z − γ·log(1 + e^{−z})), the official numerically stable form."""
+    t = F.one_hot(targets, logits.shape[1]).to(logits.dtype)
+    bce = F.binary_cross_entropy_with_logits(logits, t, reduction="none")
+    modulator = torch.exp(-gamma * t * logits - gamma * F.softplus(-logits)) if gamma else 1.0
+    w = 1.0 if weight is None else weight.to(logits.device)[targets][:, None]
+    return (w * modulator * bce).sum() / t.sum()
+
+
+def init_sigmoid_bias(classifier: nn.Module, num_classes: int) -> None:
+    """The final layer's bias = −log(C − 1) (``model_base.py``: every class starts at prior 1/C)."""
+    if not isinstance(classifier, nn.Linear) or classifier.bias is None:
+        raise LTBenchError(
+            f"the sigmoid focal loss needs a linear classifier with a bias, not {type(classifier).__name__}",
+            "use a backbone whose `classifier` is an nn.Linear",
+        )
+    with torch.no_grad():
+        classifier.bias.fill_(-math.log(num_classes - 1))
+
+
 @dataclass
 class LDAMConfig(TrainConfig):
-    loss: str = "ldam"  # ldam | ce | focal
+    loss: str = "ldam"  # ldam | ce | focal (softmax, LDAM-DRW) | sigmoid_focal (Cui et al.)
     rule: str = "drw"  # none | reweight | drw
     max_m: float = 0.5
     scale: float = 30.0
@@ -152,6 +184,8 @@ class LDAMDRW(Method):
         model = task.create_model()
         if cfg.loss == "ldam":
             model.classifier = CosineClassifier(model.num_features, task.num_classes).to(task.device)
+        if cfg.loss == "sigmoid_focal":
+            init_sigmoid_bias(model.classifier, task.num_classes)
         counts = task.class_counts
         margins = ldam_margins(counts, cfg.max_m).to(task.device)
         trainer = Trainer(task, cfg, "ldam")
@@ -165,9 +199,13 @@ class LDAMDRW(Method):
                 return ldam_loss(out, labels, margins, cfg.scale, w)
             if cfg.loss == "focal":
                 return focal_loss(out, labels, cfg.focal_gamma, w)
+            if cfg.loss == "sigmoid_focal":
+                return sigmoid_focal_loss(out, labels, cfg.focal_gamma, w)
             return F.cross_entropy(out, labels, weight=w)
 
-        trainer.fit({"model": model}, model.parameters(), step, task.train_set())
+        train = task.train_set()
+        add_stage(task.records, "ldam", train, cfg, loss=cfg.loss, rule=cfg.rule)
+        trainer.fit({"model": model}, model.parameters(), step, train)
         task.records["ldam"] = {"margins": margins.cpu().tolist(), "loss": cfg.loss, "rule": cfg.rule}
         return model
 
@@ -186,6 +224,24 @@ class CBFocalConfig(LDAMConfig):
 @METHODS.register("cb_focal")
 class CBFocal(LDAMDRW):
     Config = CBFocalConfig
-    stages = "1: focal loss (γ=1) with class-balanced weights (1−β)/(1−β^n), β=0.9999, from epoch 0"
+    stages = "1: softmax focal loss (γ=1) with class-balanced weights (1−β)/(1−β^n), β=0.9999, from epoch 0"
     test_time = "raw logits"
-    follows = "Cui et al. 2019 as run in kaidic/LDAM-DRW (--loss_type Focal --train_rule Reweight)"
+    follows = (
+        "Cui et al. 2019 as re-implemented in kaidic/LDAM-DRW (softmax FocalLoss, --train_rule Reweight)"
+    )
+
+
+@dataclass
+class CBFocalCuiConfig(LDAMConfig):
+    loss: str = "sigmoid_focal"
+    rule: str = "reweight"
+
+
+@METHODS.register("cb_focal_cui")
+class CBFocalCui(LDAMDRW):
+    Config = CBFocalCuiConfig
+    stages = (
+        "1: sigmoid focal loss (γ=1) with class-balanced weights, β=0.9999, from epoch 0; bias init −log(C−1)"
+    )
+    test_time = "raw logits (argmax of σ(z) = argmax z)"
+    follows = "Cui et al. CVPR'19, richardaecn/class-balanced-loss (cifar_main.py focal_loss, model_base.py)"

@@ -177,6 +177,7 @@ class MiSLAS(Method):
             lambda logits, y: las_loss(logits, y, eps),
             "train" if s["shift_bn"] else "eval",
             "mislas",
+            loss_name="LAS",
         )
         task.records["mislas"]["lws_scales"] = [
             round(float(v), 6) for v in model.classifier.lws.scales.detach()

@@ -27,10 +27,13 @@ K 256 and dim 32 — at T 0.05 the sample logits (up to 1/T = 20) swamp the cent
 cannot outgrow (digits-LT10 avg 78 % at T 0.05 against 96 % at T 0.2; 92 % at T 0.05 with 60 epochs).
 ``binary/digits`` runs 20 epochs (two encoders on reactnet-a-tiny: about CE's 30-epoch time).
 
-Views: query = the family's training augmentation + AutoAugment(CIFAR-10 policy) + Cutout(size/2) (small),
-+ RandAugment(n=2, m=10) (large); key = SimCLR/MoCo-v2 (random resized crop 0.2–1, colour jitter
-(.4,.4,.4,.1) p .8, grayscale p .2, Gaussian blur σ∈[.1, 2] p .5, flip). Digits (8×8, grey): query = the
-digits augmentation; key = resized crop 0.2–1 + brightness/contrast jitter p .8 + blur (3×3) p .5.
+Views (``paco_cifar.py`` ``augmentation_regular`` / ``augmentation_sim_cifar``): query = the family's training
+augmentation — on ``small`` sets RandomCrop(size, pad size/8) + flip (RandomCrop(32, 4) at 32 px) + AutoAugment
+(CIFAR-10 policy) + Cutout(size/2) before normalisation; on ``large`` sets random resized crop + flip +
+RandAugment(n=2, m=10); key = SimCLR/MoCo-v2 (random resized crop 0.2–1, colour jitter (.4,.4,.4,.1) p .8,
+grayscale p .2, Gaussian blur σ∈[.1, 2] p .5, flip). Digits (8×8, grey): query = the digits augmentation; key =
+resized crop 0.2–1 + brightness/contrast jitter p .8 + blur (3×3) p .5. Both views are normalised with the
+evaluator's mean/std (``ltbench.transforms.mean_std``: CIFAR statistics at ≤ 64 px, as the official).
 
 Deliberate differences from the official code:
 - Single process: no DDP and therefore **no shuffle-BN** — the key encoder's BN normalises the key batch
@@ -41,7 +44,6 @@ Deliberate differences from the official code:
   either way it is overwritten after K/B steps) with random labels, as the official.
 - Enqueueing wraps around the queue end, so K need not be a multiple of the batch size (a short last batch
   is allowed); the official asserts K % B == 0.
-- Query-view CIFAR crop: the family's crop at the backbone's input size rather than RandomCrop(32, pad 4).
 """
 
 from __future__ import annotations
@@ -59,8 +61,9 @@ from ltbench.data import ImageSplit
 from ltbench.errors import LTBenchError
 from ltbench.method import BINARY_PROTOCOL, DIGITS_RECIPE, Method, Task, TrainConfig
 from ltbench.registry import METHODS
+from ltbench.stage_records import add_stage
 from ltbench.trainer import Trainer
-from ltbench.transforms import MEAN_STD, train_transform
+from ltbench.transforms import mean_std, train_transform
 
 from .losses import log_prior
 
@@ -155,23 +158,6 @@ class TwoViews:
         return torch.stack([self.first(img), self.second(img)])
 
 
-class Cutout:
-    """Zero one ``length``×``length`` square at a uniform random centre, clipped at the borders (DeVries &
-    Taylor 2017, as PaCo's CIFAR query view; applied to the uint8 image, i.e. before normalisation)."""
-
-    def __init__(self, length: int):
-        self.length = length
-
-    def __call__(self, img: torch.Tensor) -> torch.Tensor:
-        h, w = img.shape[-2:]
-        cy, cx = torch.randint(h, ()).item(), torch.randint(w, ()).item()
-        y0, y1 = max(cy - self.length // 2, 0), min(cy + self.length // 2, h)
-        x0, x1 = max(cx - self.length // 2, 0), min(cx + self.length // 2, w)
-        img = img.clone()
-        img[..., y0:y1, x0:x1] = 0
-        return img
-
-
 def image_mode(family: str) -> str:
     return "L" if family == "digits" else "RGB"
 
@@ -181,9 +167,8 @@ def _blur_kernel(size: int) -> int:
     return k if k % 2 else k + 1
 
 
-def _finish(family: str) -> list:
-    stats = MEAN_STD["digits"] if family == "digits" else MEAN_STD["imagenet"]
-    return [v2.ToDtype(torch.float32, scale=True), v2.Normalize(*stats)]
+def _finish(family: str, size: int) -> list:
+    return [v2.ToDtype(torch.float32, scale=True), v2.Normalize(*mean_std(family, size))]
 
 
 def key_transform(family: str, size: int) -> v2.Compose:
@@ -200,19 +185,17 @@ def key_transform(family: str, size: int) -> v2.Compose:
             blur,
             v2.RandomHorizontalFlip(),
         ]
-    return v2.Compose([*ops, *_finish(family)])
+    return v2.Compose([*ops, *_finish(family, size)])
 
 
 def query_transform(family: str, size: int) -> v2.Compose:
     """PaCo's query view: the family's crop/flip plus AutoAugment+Cutout (small) or RandAugment (large)."""
     if family == "digits":
         return train_transform("digits", size)
-    crop = [v2.RandomResizedCrop(size, antialias=True), v2.RandomHorizontalFlip()]
     if family == "small":
-        extra = [v2.AutoAugment(v2.AutoAugmentPolicy.CIFAR10), Cutout(size // 2)]
-    else:
-        extra = [v2.RandAugment(num_ops=2, magnitude=10)]
-    return v2.Compose([*crop, *extra, *_finish(family)])
+        return train_transform(family, size, auto_augment="cifar10", cutout=size // 2)
+    ops = [v2.RandomResizedCrop(size, antialias=True), v2.RandomHorizontalFlip()]
+    return v2.Compose([*ops, v2.RandAugment(num_ops=2, magnitude=10), *_finish(family, size)])
 
 
 @dataclass
@@ -292,5 +275,6 @@ class PaCo(Method):
             net.enqueue(k, labels)
             return loss
 
+        add_stage(task.records, "paco", dataset, cfg, loss="PaCo", queue=cfg.queue_size)
         Trainer(task, cfg, "paco").fit({"paco": net}, net.query_parameters(), step, dataset)
         return net.encoder_q

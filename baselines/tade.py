@@ -9,19 +9,21 @@ classifier × s = 30 (``NormedLinear``); the training output is the mean of the 
 SADE shares stem + layer1 of CIFAR ResNet-32 (experts own layer2–3) and stem + layer1–2 of ResNeXt-50
 (experts own layer3–4). Our splits:
 
-- ``reactnet-a*``: shared stem + blocks 1–5, each expert owns blocks 6–13 (the analogue of SADE's ImageNet
-  split: blocks 6–13 are ReActNet-A's last two resolution stages, as layer3–4 are ResNeXt's). CANDLE App. I
-  does not say which split it used.
-- ``cnn-digits``: shared first conv block, each expert owns conv blocks 2–3 (the CIFAR ResNet-32 analogue).
+- ``reactnet-a*``: the CANDLE authors' own TADE model (gistvision/SADE-AgnosticLT f0c042c
+  ``model/Expert_ReActNet.py``): shared stem + blocks 1–7, each expert owns blocks 8–13, global average pooling
+  and a plain ``nn.Linear`` head (1024 → C, no scale).
+- ``cnn-digits``: shared first conv block, each expert owns conv blocks 2–3 (the CIFAR ResNet-32 analogue),
+  with SADE's cosine head × s (``NormedLinear``).
 
 Each expert is taken from a freshly created backbone, so the three start from independent initialisations.
-SADE's ``reduce_dimension`` (expert widths × 3/4) is **not** applied: a ReActNet-A block's width is tied to
-its input's (C_out ∈ {C_in, 2·C_in}), so for one uniform rule every backbone keeps its widths (the 3-expert
-model is larger than SADE's relative to its backbone).
+SADE's ``reduce_dimension`` (expert widths × 3/4) is **not** applied, as the ReActNet authors did not.
 
 **Loss** = sum of three CEs: E1 CE(z₁, y); E2 CE(z₂ + log π, y); E3 CE(z₃ + log π − τ·log π̄, y), with
 π = n_c/N (+1e-9 inside the logs) and π̄ = π with its values reversed in rank order (the largest prior gets the
-smallest value; a stable sort breaks ties). τ = 2 (CIFAR-100 and ImageNet-LT configs; Places/iNat use 1).
+smallest value). Ties: the official sorts with ``torch.sort`` (not stable, ``model/loss.py:255-261``), so
+which tied class gets which mirrored value depends on the device's sort; here classes are ranked by descending
+prior with ties in label order, so a prior listed head-to-tail (as every LT build is) is exactly reversed —
+π̄_c = π_{C−1−c}, SADE's intended "inversely long-tailed" prior. τ = 2 (CIFAR-100 and ImageNet-LT configs; Places/iNat use 1).
 
 **Test-time self-supervised aggregation** (``prepare_predict``, transductive): w ∈ ℝ³ starts at 1/3, a =
 softmax(w), ẑ = Σ_k a_k z_k (logits). On the **unlabelled test images** (labels are never read), two random
@@ -29,10 +31,11 @@ views per image; loss = −mean cos(softmax(ẑ(v₁)), softmax(ẑ(v₂))); mod
 trained (SGD with the training config's lr/momentum/wd/Nesterov: CIFAR lr 0.1, ImageNet 0.025, wd 5e-4), batch
 128, shuffled, at most 5 epochs; after each epoch the official rounds a to 2 decimals and stops if any
 a_k < 0.05 (so the effective threshold is a_k < 0.045; we do the same). Prediction: argmax ẑ. The learned
-weights are stored in the result (``records["tade"]``). ``test_time=false`` keeps a = (1/3, 1/3, 1/3).
+weights are returned as the test-time record (``records["tade"]``). ``test_time=false`` keeps a = (1/3, 1/3, 1/3).
 Test-time views: CIFAR — crop, jitter(.4,.4,.4,.1) p .8, grayscale p .2, blur p .2, flip; ImageNet — resized
 crop 0.2–1, the same jitter/grayscale, blur p .5, flip; digits — the digits augmentation, brightness/contrast
-jitter p .8, 3×3 blur p .2.
+jitter p .8, 3×3 blur p .2; every view is normalised with the evaluator's mean/std
+(``ltbench.transforms.mean_std``).
 
 Recipes: ``official`` = CIFAR-100-LT ResNet-32 (200 epochs, batch 128, SGD Nesterov m0.9 lr 0.1 wd 5e-4,
 5-epoch warm-up, ×0.1 at 160 and 180); ``official/large`` = ImageNet-LT (180 epochs, batch 64, lr 0.025,
@@ -40,7 +43,8 @@ cosine). ``binary`` = CANDLE's protocol (App. D/G: Adam, no wd, cosine from lr 0
 step keeps SADE's own SGD settings (it is part of the method, not of the backbone's training).
 Training augmentation is the family's (SADE's CIFAR adds a 15° rotation; the digits one rotates 10°).
 ``*/digits``: Adam lr 0.005, cosine, batch 64, 30 epochs (``binary/digits``: 12 — three experts of
-reactnet-a-tiny's blocks 6–13 cost about 2.5 CE steps).
+reactnet-a-tiny's blocks 6–13 cost about 2.5 CE steps; measured before the experts became blocks 8–13, so
+the epoch count is a recipe question for the recipes module).
 """
 
 from __future__ import annotations
@@ -58,8 +62,9 @@ from ltbench.data import ImageSplit
 from ltbench.errors import LTBenchError
 from ltbench.method import BINARY_PROTOCOL, DIGITS_RECIPE, Method, Task, TrainConfig
 from ltbench.registry import METHODS
+from ltbench.stage_records import add_stage
 from ltbench.trainer import Trainer
-from ltbench.transforms import MEAN_STD, train_transform
+from ltbench.transforms import mean_std, train_transform
 
 from .ldam import CosineClassifier
 from .losses import log_prior
@@ -69,9 +74,11 @@ NUM_EXPERTS = 3
 
 
 def inverse_prior(prior: torch.Tensor) -> torch.Tensor:
-    """π̄: the values of ``prior`` reversed in rank order (class of rank r gets the value of rank C−1−r)."""
-    values, order = torch.sort(prior, stable=True)
-    rank = torch.argsort(order)
+    """π̄: the values of ``prior`` reversed in rank order. Classes are ranked by descending prior, ties in label
+    order; the class of rank r gets the value of rank C−1−r (a head-to-tail prior is simply reversed)."""
+    values, order = torch.sort(prior, descending=True, stable=True)
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(len(order), device=order.device)
     return values[prior.shape[0] - 1 - rank]
 
 
@@ -104,16 +111,14 @@ def aggregation_loss(weights: torch.Tensor, z_view1: torch.Tensor, z_view2: torc
 
 
 class TADEModel(nn.Module):
-    """Shared stem → three experts (own later stages, pooling, cosine head × s). ``forward`` = Σ_k a_k z_k
-    with the aggregation weights ``a`` (a buffer: 1/3 each until the test-time step sets it)."""
+    """Shared stem → three experts (own later stages, pooling, head). ``forward`` = Σ_k a_k z_k with the
+    aggregation weights ``a`` (a buffer: 1/3 each until the test-time step sets it)."""
 
-    def __init__(
-        self, stem: nn.Module, experts: Sequence[nn.Module], num_features: int, num_classes: int, s=30.0
-    ):
+    def __init__(self, stem: nn.Module, experts: Sequence[nn.Module], heads: Sequence[nn.Module]):
         super().__init__()
         self.stem = stem
         self.experts = nn.ModuleList(experts)
-        self.heads = nn.ModuleList(CosineClassifier(num_features, num_classes, s) for _ in experts)
+        self.heads = nn.ModuleList(heads)
         self.register_buffer("aggregation", torch.full((len(experts),), 1.0 / len(experts)))
 
     def expert_logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -127,19 +132,20 @@ class TADEModel(nn.Module):
         return (self.aggregation[None, :, None] * self.expert_logits(x)).sum(1)
 
 
-def split_backbone(model: nn.Module) -> tuple[nn.Module, nn.Module, int]:
-    """(shared stem, one expert's later stages, feature width) for the backbones TADE knows."""
+#: ReActNet-A blocks shared by the three experts (Expert_ReActNet.py: ``input_list[:7]``)
+REACTNET_SHARED_BLOCKS = 7
+
+
+def split_backbone(model: nn.Module) -> tuple[nn.Module, nn.Module, str]:
+    """(shared stem, one expert's later stages, head kind: ``linear`` | ``cosine``) for the backbones TADE knows."""
     from ltbench.backbones.cnn import SmallCNN
     from ltbench.backbones.reactnet import ReActNetA
 
     if isinstance(model, ReActNetA):
-        return (
-            nn.Sequential(model.stem, *model.blocks[:5]),
-            nn.Sequential(*model.blocks[5:]),
-            model.num_features,
-        )
+        k = REACTNET_SHARED_BLOCKS
+        return nn.Sequential(model.stem, *model.blocks[:k]), nn.Sequential(*model.blocks[k:]), "linear"
     if isinstance(model, SmallCNN):
-        return model.features[:3], model.features[3:], model.num_features
+        return model.features[:3], model.features[3:], "cosine"
     raise LTBenchError(
         f"TADE has no shared-stem/expert split for {type(model).__name__}",
         "use reactnet-a, reactnet-a-tiny or cnn-digits (or add a split in baselines/tade.py)",
@@ -147,15 +153,20 @@ def split_backbone(model: nn.Module) -> tuple[nn.Module, nn.Module, int]:
 
 
 def build_tade(task: Task, scale: float) -> TADEModel:
-    stem, first, width = split_backbone(task.create_model())
+    backbone = task.create_model()
+    width = int(backbone.num_features)
+    stem, first, head = split_backbone(backbone)
     experts = [first] + [split_backbone(task.create_model())[1] for _ in range(NUM_EXPERTS - 1)]
-    return TADEModel(stem, experts, width, task.num_classes, scale).to(task.device)
+    if head == "linear":
+        heads = [nn.Linear(width, task.num_classes) for _ in experts]
+    else:
+        heads = [CosineClassifier(width, task.num_classes, scale) for _ in experts]
+    return TADEModel(stem, experts, heads).to(task.device)
 
 
 def test_time_view(family: str, size: int) -> v2.Compose:
-    """SADE's test-time view (one of the two drawn per image)."""
-    stats = MEAN_STD["digits"] if family == "digits" else MEAN_STD["imagenet"]
-    finish = [v2.ToDtype(torch.float32, scale=True), v2.Normalize(*stats)]
+    """SADE's test-time view (one of the two drawn per image), normalised as the evaluator normalises."""
+    finish = [v2.ToDtype(torch.float32, scale=True), v2.Normalize(*mean_std(family, size))]
     if family == "digits":
         jitter = v2.RandomApply([v2.ColorJitter(0.4, 0.4)], p=0.8)
         blur = v2.RandomApply([v2.GaussianBlur(3, sigma=(0.1, 2.0))], p=0.2)
@@ -251,10 +262,13 @@ class TADE(Method):
         def step(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
             return tade_loss(model.expert_logits(images), labels, counts, cfg.tau)
 
-        Trainer(task, cfg, "tade").fit({"model": model}, model.parameters(), step, task.train_set())
+        train = task.train_set()
+        add_stage(task.records, "tade", train, cfg, loss="CE + balanced CE + inverse-prior CE")
+        Trainer(task, cfg, "tade").fit({"model": model}, model.parameters(), step, train)
         return model
 
-    def prepare_predict(self, model: nn.Module, task: Task) -> None:
+    def prepare_predict(self, model: nn.Module, task: Task) -> dict:
+        """Learn the aggregation weights on the unlabelled test images; returns the test-time record."""
         cfg = self.config
         record: dict = {"test_time": cfg.test_time}
         if cfg.test_time:
@@ -262,7 +276,7 @@ class TADE(Method):
             model.aggregation.copy_(weights)
             record.update(epochs=epochs, stopped_early=epochs < cfg.tta_epochs)
         record["aggregation_weights"] = [round(float(a), 6) for a in model.aggregation]
-        task.records["tade"] = record
+        return {"tade": record}
 
     def aggregate(self, model: TADEModel, task: Task) -> tuple[torch.Tensor, int]:
         """Learn the 3 aggregation weights on two views of the unlabelled test images; (a, epochs run)."""

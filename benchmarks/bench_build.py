@@ -5,6 +5,10 @@ Memory is measured first, while this parent process is still small (Linux keeps 
 1. Throughput: a full-size CIFAR-10 source (5,000 train / 1,000 test per class, random pixels) is generated in
    the exact official pickle layout (extracted folder), then ``cifar10 --ir 100`` is built twice in this run:
    reads in one thread, and with the default thread pool. Prints images/s of each and their ratio.
+   B1: the thread-pool build against a naive ``datasets`` writer measured in the same run
+   (``Dataset.from_dict`` of the same number of PIL images per split with ``Image``/``ClassLabel`` features,
+   then ``to_parquet``; the CIFAR rows it encodes are the first ones of each split, the same pixels source);
+   written as case ``B1`` to ``benchmarks/results/<device>.json``.
 2. Memory: a synthetic source of N generated 32×32 PNG images (all written to one split) is built in a fresh
    subprocess for N = 5,000 and N = 50,000; each reports its peak RSS (``ru_maxrss``). Prints the ratio
    RSS(50k) / RSS(5k); the streaming writer keeps it ≤ 1.2 (it would be ≈ 2 if the 50k PNGs were held).
@@ -22,6 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 os.environ.setdefault("LTBENCH_NO_PROGRESS", "1")
 
 RSS_CHILD = """
@@ -50,6 +55,23 @@ print(json.dumps({"rows": rows, "bytes": size, "maxrss_kib": resource.getrusage(
 """
 
 
+def naive_datasets_writer(fx, rows: dict[str, int], out: Path) -> float:
+    """Seconds for the naive ``datasets`` writer on ``rows[split]`` images of each split (PNG encoding included,
+    as ``datasets`` encodes PIL images on ``from_dict``)."""
+    import datasets
+    from PIL import Image
+
+    names = [f"c{c}" for c in range(10)]
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=names)})
+    t0 = time.perf_counter()
+    for split, n in rows.items():
+        images = [Image.fromarray(fx.image(split, i)) for i in range(n)]
+        labels = [int(v) for v in (fx.train_labels if split == "train" else fx.test_labels)[:n]]
+        ds = datasets.Dataset.from_dict({"image": images, "label": labels}, features=features)
+        ds.to_parquet(str(out / f"{split}.parquet"))
+    return time.perf_counter() - t0
+
+
 def throughput(tmp: Path) -> None:
     import torchvision.datasets  # noqa: F401 - imported before timing (the reader's import is not build work)
     from cifar_fixtures import write_cifar
@@ -60,7 +82,7 @@ def throughput(tmp: Path) -> None:
     t0 = time.perf_counter()
     fx = write_cifar(tmp / "src", "cifar10", train_per_class=5000, test_per_class=1000)
     print(f"generated full-size CIFAR-10 source (official layout) in {time.perf_counter() - t0:.1f} s")
-    results = {}
+    results, times = {}, {}
     for label, workers in (("1 thread", 1), ("thread pool", None)):
         t0 = time.perf_counter()
         path = build(
@@ -75,6 +97,8 @@ def throughput(tmp: Path) -> None:
         m = json.loads((path / "manifest.json").read_text())
         n = sum(s["num_rows"] for s in m["splits"].values())
         results[label] = n / dt
+        times[label] = dt
+        rows = {k: v["num_rows"] for k, v in m["splits"].items()}
         print(
             f"cifar10-lt100 build ({label}): {n:,} images (train {m['splits']['train']['num_rows']:,}) "
             f"in {dt:.1f} s = {n / dt:,.0f} images/s"
@@ -84,6 +108,19 @@ def throughput(tmp: Path) -> None:
     print(
         f"thread pool ({default_workers()} workers) / 1 thread: {results['thread pool'] / results['1 thread']:.2f}x"
     )
+    (tmp / "naive").mkdir()
+    t_naive = naive_datasets_writer(fx, rows, tmp / "naive")
+    ratio = t_naive / times["thread pool"]
+    print(f"B1  naive datasets writer (from_dict + to_parquet, same rows): {t_naive:.1f} s; "
+          f"thread-pool build ×{ratio:.2f} (target ≥ 2)")  # fmt: skip
+    from bench_kernels import device_name, merge_cases, slug
+
+    n = sum(rows.values())
+    case = {"id": "B1", "shape": f"cifar10-lt100 build, {n} images", "threads": default_workers()}
+    case |= {"ours_s": times["thread pool"], "baseline": "naive-datasets-from_dict+to_parquet"}
+    case |= {"baseline_s": t_naive, "ratio": ratio, "serial_s": times["1 thread"], "source": "fixture"}
+    case["load_average"] = os.getloadavg()[0]
+    merge_cases(ROOT / "benchmarks" / "results" / f"{slug(device_name())}.json", [case], {})
 
 
 def peak_rss(tmp: Path) -> None:

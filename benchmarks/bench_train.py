@@ -1,70 +1,137 @@
-"""Training throughput: images/s of one optimizer step (forward, backward, Adam) on synthetic batches.
+"""Training-step speed: T1 (the fused binary block against the eager float-simulated step), measured in one run.
 
-Cases: ``reactnet-a`` at 224 (batch 8 on CPU, 64 on GPU), ``reactnet-a-tiny`` on digits' 8×8 (batch 64), and
-``cnn-digits`` (batch 64) as the baseline the tiny binary net is compared with in the same run. CPU always;
-CUDA too when present (fp32 and bf16 autocast). The device is named in every line.
+T1  one optimizer-free training step (forward, cross-entropy, backward) of ``reactnet-a-tiny`` at batch 64 on
+    8×8 input and of ``reactnet-a`` at 32×32 (stem stride 1, batch 64), the fused path (one autograd node
+    per block, XNOR forward: ``ltbench.binary.fused``, the training default) against the eager op-by-op path
+    (``set_fused(model, False)``) on the same weights and batch. The two are timed in alternating rounds
+    (median of per-round times, thread CPU time at 1 thread so other processes' time slices do not count),
+    and their gradients are checked to agree before timing.
+Also (informational): images/s of a full Adam step of ``cnn-digits`` and ``reactnet-a-tiny``.
 
-    python benchmarks/bench_train.py [--steps N]
+Appends its cases to ``benchmarks/results/<device-slug>.json`` (written by ``bench_kernels.py``; created if
+missing). ``python benchmarks/bench_train.py [--rounds N] [--threads 1 2] [--quick]``
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
+import copy
+import os
+import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from ltbench.backbones import create_backbone
+from ltbench.binary.fused import set_fused
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_kernels import ROOT, device_name, merge_cases, slug  # noqa: E402
+
+CASES = [  # backbone, in_chans, size, batch, factory kwargs
+    ("reactnet-a-tiny", 1, 8, 64, {}),
+    ("reactnet-a", 3, 32, 64, {"stem_stride": 1}),
+]
 
 
-def images_per_s(name: str, in_chans: int, size: int, batch: int, device: str, steps: int, amp: bool = False):
+def _model(name: str, in_chans: int, kwargs: dict) -> torch.nn.Module:
     torch.manual_seed(0)
-    model = create_backbone(name, 1000 if size == 224 else 10, in_chans).to(device).train()
+    m = create_backbone(name, 10, in_chans, **kwargs).train()
+    for n, p in m.named_parameters():  # away from the zero init, so RSign/RPReLU biases matter
+        if ".bias" in n and "bn" not in n and "classifier" not in n:
+            p.data.normal_(0, 0.1)
+    return m
+
+
+def _step(model, x, y) -> None:
+    model.zero_grad(set_to_none=True)
+    F.cross_entropy(model(x), y).backward()
+
+
+def _clock(threads: int):
+    return time.thread_time if threads == 1 else time.perf_counter
+
+
+def train_step_case(cases, name, in_chans, size, batch, kwargs, threads, rounds) -> None:
+    fused = _model(name, in_chans, kwargs)
+    eager = copy.deepcopy(fused)
+    set_fused(eager, False)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(batch, in_chans, size, size, generator=g)
+    y = torch.randint(0, 10, (batch,), generator=g)
+    _step(fused, x, y)
+    _step(eager, x, y)
+    worst = max(
+        float((a.grad - b.grad).abs().max() / b.grad.abs().max().clamp_min(1e-30))
+        for a, b in zip(fused.parameters(), eager.parameters(), strict=True)
+    )
+    clock = _clock(threads)
+    t_f, t_e = [], []
+    for _ in range(rounds):
+        for model, ts in ((fused, t_f), (eager, t_e)):
+            t = clock()
+            _step(model, x, y)
+            ts.append(clock() - t)
+    ours, base = statistics.median(t_f), statistics.median(t_e)
+    shape = f"{name} {size}² b{batch} fwd+bwd"
+    row = {
+        "id": "T1",
+        "shape": shape,
+        "threads": threads,
+        "ours_s": ours,
+        "baseline": "eager-float-simulated",
+    }
+    row |= {"baseline_s": base, "ratio": base / ours, "max_rel_grad_diff": worst, "rounds": rounds}
+    row["load_average"] = os.getloadavg()[0]
+    cases.append(row)
+    print(f"T1  {threads}T {shape:38} ours {ours * 1e3:8.1f} ms  eager {base * 1e3:8.1f} ms  ×{base / ours:5.2f}"
+          f"  (max rel grad diff {worst:.1e}, load {row['load_average']:.1f})", flush=True)  # fmt: skip
+
+
+def images_per_s(name: str, in_chans: int, size: int, batch: int, steps: int) -> float:
+    torch.manual_seed(0)
+    model = create_backbone(name, 10, in_chans).train()
     opt = torch.optim.Adam(model.parameters(), 1e-3)
-    x = torch.randn(batch, in_chans, size, size, device=device)
-    y = torch.randint(0, 10, (batch,), device=device)
+    x, y = torch.randn(batch, in_chans, size, size), torch.randint(0, 10, (batch,))
 
     def step():
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-            loss = F.cross_entropy(model(x), y)
+        loss = F.cross_entropy(model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
 
-    for _ in range(2):
-        step()
-    if device == "cuda":
-        torch.cuda.synchronize()
+    step()
     t = time.perf_counter()
     for _ in range(steps):
         step()
-    if device == "cuda":
-        torch.cuda.synchronize()
     return batch * steps / (time.perf_counter() - t)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=5)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--threads", type=int, nargs="+", default=[1])
+    ap.add_argument("--quick", action="store_true", help="reactnet-a-tiny only, 5 rounds")
+    ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
-    devices = [
-        ("cpu", f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads")
-    ]
-    if torch.cuda.is_available():
-        devices.append(("cuda", torch.cuda.get_device_name()))
-    for dev, label in devices:
-        big = 64 if dev == "cuda" else 8
-        base = images_per_s("cnn-digits", 1, 8, 64, dev, args.steps * 4)
-        tiny = images_per_s("reactnet-a-tiny", 1, 8, 64, dev, args.steps * 4)
-        full = images_per_s("reactnet-a", 3, 224, big, dev, args.steps)
-        print(f"[{label}] cnn-digits 8x8 b64: {base:.0f} img/s (baseline)")
-        print(f"[{label}] reactnet-a-tiny 8x8 b64: {tiny:.0f} img/s ({tiny / base:.2f}x cnn-digits)")
-        print(f"[{label}] reactnet-a 224 b{big}: {full:.1f} img/s")
-        if dev == "cuda":
-            amp = images_per_s("reactnet-a", 3, 224, big, dev, args.steps, amp=True)
-            print(f"[{label}] reactnet-a 224 b{big} bf16 autocast: {amp:.1f} img/s ({amp / full:.2f}x fp32)")
+    rounds = 5 if args.quick else args.rounds
+    print(f"device: {device_name()} · torch {torch.__version__} · load {os.getloadavg()}", flush=True)
+    cases: list[dict] = []
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        for name, c, size, batch, kw in CASES[:1] if args.quick else CASES:
+            train_step_case(cases, name, c, size, batch, kw, threads, rounds)
+    torch.set_num_threads(args.threads[0])
+    base = images_per_s("cnn-digits", 1, 8, 64, 20)
+    tiny = images_per_s("reactnet-a-tiny", 1, 8, 64, 20)
+    print(
+        f"    Adam step, {args.threads[0]}T: cnn-digits 8x8 b64 {base:.0f} img/s · reactnet-a-tiny {tiny:.0f} img/s"
+    )
+    out = args.out or ROOT / "results" / f"{slug(device_name())}.json"
+    merge_cases(out, cases, {"train_load_average_at_start": os.getloadavg()[0]})
 
 
 if __name__ == "__main__":

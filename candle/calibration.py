@@ -11,7 +11,8 @@ target classes).
 (default ``~/.cache/ltbench``)/``candle``, computed once per (split content, encoder, resolutions). The head
 is linear, so training on the cache gives the same gradients as training on the maps.
 
-``fit_calibrated_teacher(task)`` is also DiVE*'s teacher (the paper's protocol: the same calibrated teacher).
+``fit_calibrated_teacher(task, cfg)`` is also DiVE*'s teacher (the paper's protocol: the same calibrated
+teacher), reached through ``ltbench.method_teacher.fit_teacher("candle", ...)`` and ``Candle.teacher``.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from ltbench.errors import LTBenchError
 from ltbench.method import Task, TrainConfig
+from ltbench.metrics import summarize
 from ltbench.progress import console
+from ltbench.stage_records import add_stage
 from ltbench.trainer import Trainer
 from ltbench.transforms import in_chans, mean_std
 
@@ -54,15 +57,6 @@ class FeatureSet(Dataset):
 
     def __getitem__(self, i: int):
         return self.features[i], int(self.labels[i])
-
-
-def default_config(task: Task) -> CandleConfig:
-    """CANDLE's config with its recipe for ``task`` (what DiVE* gets when it passes no config)."""
-    from ltbench.candle.method import Candle
-
-    from ltbench.run import resolve_config
-
-    return resolve_config(Candle, task.binary, task.family)
 
 
 def teacher_name(cfg: CandleConfig, family: str) -> str:
@@ -97,7 +91,7 @@ def build_teacher(
 
 def fit_calibrated_teacher(
     task: Task,
-    cfg: CandleConfig | None = None,
+    cfg: CandleConfig,
     width: int | None = None,
     encoder: nn.Module | None = None,
 ) -> MultiResTeacher:
@@ -108,7 +102,6 @@ def fit_calibrated_teacher(
     replaces the pretrained encoder (tests). Records ``teacher`` and ``teacher_calibration`` in
     ``task.records``.
     """
-    cfg = cfg if cfg is not None else default_config(task)
     cfg.check()
     if width is None:
         width = int(task.create_model().num_features)
@@ -142,6 +135,15 @@ def fit_calibrated_teacher(
         def step(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
             return las_loss(teacher.head(teacher.encoder_maps(images))[0], labels, eps)
 
+    add_stage(
+        task.records,
+        "calibrate",
+        dataset,
+        tcfg,
+        loss="LAS",
+        frozen="teacher encoder",
+        las_eps=[eps_head, eps_tail],
+    )
     Trainer(task, tcfg, "calibrate").fit(
         {"proj": teacher.proj, "classifier": teacher.classifier}, teacher.head_parameters(), step, dataset
     )
@@ -170,7 +172,6 @@ def teacher_logits(teacher: nn.Module, task: Task, split: str = "test") -> tuple
 def teacher_accuracy(teacher: nn.Module, task: Task) -> dict[str, Any]:
     """The calibrated teacher's reference metrics (avg, top1, top5, macro_f1, head, medium, tail) on the test
     split, with the evaluator's grouping."""
-    from ltbench.evaluate import summarize
     from ltbench.result_extras import REFERENCE_METRICS
 
     logits, labels = teacher_logits(teacher, task)

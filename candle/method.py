@@ -68,6 +68,7 @@ from torch.utils.data import Dataset
 
 from ltbench.method import BINARY_PROTOCOL, Method, Task
 from ltbench.registry import METHODS
+from ltbench.stage_records import add_stage
 from ltbench.trainer import Trainer
 
 PAPER = BINARY_PROTOCOL
@@ -134,6 +135,13 @@ class Candle(Method):
         }
         return student
 
+    def teacher(self, task: Task) -> tuple[nn.Module, MultiResTeacher]:
+        """CANDLE as another method's teacher (DiVE*): its calibrated FP teacher, not the binary student."""
+        cfg: CandleConfig = self.config  # type: ignore[assignment]
+        cfg.check()
+        t = fit_calibrated_teacher(task, cfg, int(task.create_model().num_features))
+        return t, t
+
 
 def class_norms(classifier: nn.Module) -> list[float]:
     return [float(v) for v in classifier.weight.detach().norm(dim=1).cpu()]
@@ -197,6 +205,7 @@ def distil(
             group["lr"] = cfg.ab_lr
         params.append(group)
         modules["balancer"] = balancer
+    add_stage(task.records, "distil", dataset, cfg, loss="(1−λ)·KL + λ·FS" if cfg.calibrated else "CE + FS")
     history = Trainer(task, cfg, "distil").fit(modules, params, step, dataset, on_epoch_end=on_epoch_end)
     task.records["lambda_per_epoch"] = [h["lambda"] for h in history]
     task.records["kl_per_epoch"] = [h["kl"] for h in history]

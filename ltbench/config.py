@@ -97,5 +97,15 @@ def apply_overrides(cfg: Any, overrides: dict[str, Any], origin: str = "--set") 
     return dataclasses.replace(cfg, **changes)
 
 
+def resolve_config(method_cls: Any, binary: bool, family: str, config_file=None, sets=None) -> Any:
+    """``method_cls.Config`` with, in order, its recipe for (backbone kind, family), a YAML file, ``--set``s."""
+    cfg = apply_overrides(method_cls.Config(), method_cls.recipe(binary, family), origin="recipe")
+    if config_file:
+        cfg = apply_overrides(cfg, load_yaml(config_file), origin=str(config_file))
+    if sets:
+        cfg = apply_overrides(cfg, sets)
+    return cfg
+
+
 def to_dict(cfg: Any) -> dict[str, Any]:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(cfg).items()}

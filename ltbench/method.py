@@ -150,8 +150,16 @@ class Method:
     def fit(self, task: Task) -> nn.Module:
         raise NotImplementedError
 
-    def prepare_predict(self, model: nn.Module, task: Task) -> None:
-        """Hook that runs once before evaluation (transductive test-time steps)."""
+    def teacher(self, task: Task) -> tuple[nn.Module, Any]:
+        """This method as another method's teacher: (model, no-grad logits of the student's input batch).
+        Default: ``fit``, then ``predict`` (no transductive step). A method whose teacher is one of its parts
+        overrides it (CANDLE: the calibrated teacher). Called through :func:`ltbench.method_teacher.fit_teacher`."""
+        model = self.fit(task)
+        return model, lambda x: self.predict(model, x)
+
+    def prepare_predict(self, model: nn.Module, task: Task) -> dict[str, Any]:
+        """Hook that runs once before evaluation (transductive test-time steps); returns its records."""
+        return {}
 
     @torch.no_grad()
     def predict(self, model: nn.Module, images: torch.Tensor) -> torch.Tensor:

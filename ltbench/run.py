@@ -11,10 +11,10 @@ from typing import Any
 import torch
 
 from ltbench import distributed as dist
-from ltbench.config import apply_overrides, load_yaml, to_dict
+from ltbench.config import resolve_config, to_dict
 from ltbench.data import DEFAULT_DATA, open_split
 from ltbench.errors import LTBenchError
-from ltbench.method import Method, Task
+from ltbench.method import Task
 from ltbench.registry import BACKBONES, METHODS
 from ltbench.results import SCHEMA_VERSION, config_hash, environment, result_path, write_result
 from ltbench.seeding import seed_everything
@@ -51,13 +51,7 @@ def default_backbone(family: str) -> str:
     return DEFAULT_BACKBONE[family]
 
 
-def resolve_config(method_cls: type[Method], binary: bool, family: str, config_file=None, sets=None) -> Any:
-    cfg = apply_overrides(method_cls.Config(), method_cls.recipe(binary, family), origin="recipe")
-    if config_file:
-        cfg = apply_overrides(cfg, load_yaml(config_file), origin=str(config_file))
-    if sets:
-        cfg = apply_overrides(cfg, sets)
-    return cfg
+__all__ = ["resolve_config", "run_one"]  # resolve_config lives in ltbench.config (methods may call it)
 
 
 def row_name(method: str, cfg: Any) -> str:
@@ -148,7 +142,7 @@ def run_one(
         "grouping": {"rule": info.grouping, "classes": metrics["groups"]},
         "timings": {"fit_s": round(t1 - t0, 3), "eval_s": round(t2 - t1, 3)},
         "environment": {**environment(str(task.device)), "world_size": dist.world_size()},
-        "records": task.records,
+        "records": {**task.records, **metrics["test_time_records"]},
         "inference": inference,
     }
     result.update(result_extras(m, model, eval_model, task, inference, config, dist_plan))

@@ -309,38 +309,24 @@ class SubsetSplit:
         return self.split[self.indices[i]]
 
 
-class _Written(dict):
-    """The run's records, noting which keys a test-time step writes."""
-
-    def __init__(self, base: dict[str, Any]):
-        super().__init__(base)
-        self.written: set[str] = set()
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.written.add(key)
-        super().__setitem__(key, value)
-
-
 def evaluate_distributions(
     method, model, task, names: Sequence[str], block: dict[str, Any]
 ) -> dict[str, Any]:
     """One metrics block per distribution. A test-time method adapts on each: ``prepare_predict`` runs on the
-    distribution's unlabelled images (as SADE's ``test_training_*.py`` does per distribution), and what it
-    records is kept per distribution; the run's own records are restored afterwards. The RNGs are reseeded with
-    the run's seed before each, so a distribution's numbers do not depend on which were evaluated before it."""
+    distribution's unlabelled images (as SADE's ``test_training_*.py`` does per distribution), and the records
+    it returns are kept per distribution. The RNGs are reseeded with the run's seed before each, so a
+    distribution's numbers do not depend on which were evaluated before it."""
     from ltbench.evaluate import RESULT_METRICS, evaluate
     from ltbench.seeding import seed_everything
 
     out: dict[str, Any] = {}
-    saved = dict(task.records)
     try:
         for name in names:
             entry = block["distributions"][name]
             task.test_indices = entry["indices"]
-            task.records = _Written(saved)
-            seed_everything(task.seed)  # each distribution's test-time step starts from the run's seed
+            seed_everything(task.seed)
             metrics = evaluate(method, model, task)
-            rec = {k: task.records[k] for k in sorted(task.records.written)}
+            rec = metrics["test_time_records"]
             out[name] = {
                 **{k: metrics[k] for k in RESULT_METRICS},
                 "num_rows": entry["num_rows"],
@@ -348,7 +334,6 @@ def evaluate_distributions(
             }
     finally:
         task.test_indices = None
-        task.records = saved
     return out
 
 

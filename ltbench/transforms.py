@@ -8,8 +8,9 @@
   size·256/224 and centre-crop for evaluation; ImageNet mean/std.
 
 Options a method may ask for: ``auto_augment`` (torchvision AutoAugment policy ``cifar10`` | ``imagenet`` |
-``svhn``, before normalisation) and ``cutout`` (DeVries & Taylor: one square of side ``cutout`` px zeroed
-after normalisation, centred uniformly, clipped at the border), as PaCo/RIDE-style CIFAR recipes use.
+``svhn``, before normalisation) and ``cutout`` (DeVries & Taylor: one square of side ``cutout`` px set to 0
+after scaling to [0, 1] and before normalisation, centred uniformly, clipped at the border — the ``Cutout`` of
+BALMS's and PaCo's ``autoaug.py``, placed as their CIFAR transforms place it).
 ``augment=False`` gives the eval geometry with the training normalisation.
 """
 
@@ -27,7 +28,8 @@ SMALL_INPUT = 64  # input sizes up to this use the CIFAR recipe
 
 
 class Cutout(torch.nn.Module):
-    """Zero one ``size``×``size`` square centred at a uniform pixel (clipped at the border)."""
+    """Zero the square [cy − size//2, cy + size//2) × [cx − size//2, cx + size//2) around a uniform pixel,
+    clipped at the border (the official ``Cutout(n_holes=1, length=size)``)."""
 
     def __init__(self, size: int):
         super().__init__()
@@ -36,8 +38,8 @@ class Cutout(torch.nn.Module):
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         h, w = img.shape[-2:]
         cy, cx = int(torch.randint(h, ())), int(torch.randint(w, ()))
-        y0, y1 = max(cy - self.size // 2, 0), min(cy + self.size - self.size // 2, h)
-        x0, x1 = max(cx - self.size // 2, 0), min(cx + self.size - self.size // 2, w)
+        y0, y1 = max(cy - self.size // 2, 0), min(cy + self.size // 2, h)
+        x0, x1 = max(cx - self.size // 2, 0), min(cx + self.size // 2, w)
         img = img.clone()
         img[..., y0:y1, x0:x1] = 0
         return img
@@ -56,7 +58,8 @@ def train_transform(
     auto_augment: str | None = None,
     cutout: int = 0,
 ):
-    norm = [v2.ToDtype(torch.float32, scale=True), v2.Normalize(*mean_std(family, input_size))]
+    to_float = [v2.ToDtype(torch.float32, scale=True), *([Cutout(cutout)] if cutout else [])]
+    norm = [*to_float, v2.Normalize(*mean_std(family, input_size))]
     if family == "digits":
         ops = [v2.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1))] if augment else []
     else:
@@ -70,7 +73,7 @@ def train_transform(
             ops = [v2.RandomResizedCrop(size, antialias=True), v2.RandomHorizontalFlip()]
     if auto_augment:
         ops.append(v2.AutoAugment(v2.AutoAugmentPolicy(auto_augment.lower())))
-    return v2.Compose([*ops, *norm, *([Cutout(cutout)] if cutout else [])])
+    return v2.Compose([*ops, *norm])
 
 
 def eval_transform(family: str, input_size: int | None = None):

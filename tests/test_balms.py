@@ -16,7 +16,11 @@ from ltbench.baselines.balms import (
     meta_sampler_gradient,
 )
 from ltbench.baselines.losses import straight_through_gumbel
+from method_spy import spy  # noqa: F401
 from torch import nn
+
+DIGITS_COUNTS = [100, 77, 59, 46, 35, 27, 21, 16, 12, 10]  # digits-lt10 train counts
+STATE = ("logits", "exp_avg", "exp_avg_sq", "adam_step")
 
 
 def test_sampler_init_follows_the_official_inverse_sigmoid():
@@ -137,8 +141,21 @@ def test_adam_update_of_the_sampler_matches_torch_adam():
     assert torch.allclose(learner.logits, ref, atol=1e-7)
 
 
-def test_balms_end_to_end_on_digits(digits_data, tmp_path):
+def test_balms_end_to_end_on_digits(digits_data, tmp_path, spy, monkeypatch):  # noqa: F811
+    import ltbench.baselines.balms as balms
+    from ltbench.baselines.decoupling import frozen_features
+
     from ltbench.run import run_one
+
+    calls = []  # the sampler's state as each meta step starts, and the meta-gradient it computes
+    real_gradient = balms.meta_sampler_gradient
+
+    def watched(head, optimizer, learner, *rest):
+        calls.append({k: getattr(learner, k).detach().clone() for k in STATE})
+        calls[-1]["g"] = real_gradient(head, optimizer, learner, *rest).detach().clone()
+        return calls[-1]["g"]
+
+    monkeypatch.setattr(balms, "meta_sampler_gradient", watched)
 
     path = run_one(
         "balms",
@@ -151,9 +168,34 @@ def test_balms_end_to_end_on_digits(digits_data, tmp_path):
         keep_checkpoints=True,
     )
     result = json.loads(path.read_text())
-    assert 0.0 <= result["metrics"]["avg"] <= 1.0
     rec = result["records"]["balms"]
     assert rec["meta_split"] == "train" and rec["stage2_epochs"] == 1
+    stage2 = result["records"]["stages"][1]
+    assert stage2["meta_set"] == {
+        "split": "train",
+        "images": 403,
+        "per_class": 1,
+    }  # ClassAwareSampler default
+    # the classifier step's loss is the balanced softmax CE(z + log π, y) of the sampled batch, by hand
+    seen = spy["balms"]
+    model, learner = seen.modules["model"], seen.modules["meta_sampler"]
+    x = torch.stack([seen.dataset[i][0] for i in range(0, 400, 13)])
+    y = torch.as_tensor(seen.dataset.labels[0:400:13])
+    learner.draw(len(y))  # the step pops the straight-through sample of its batch
+    with torch.no_grad():
+        z = model.classifier(frozen_features(model, x, "train"))
+    log_pi = torch.log(torch.tensor(DIGITS_COUNTS, dtype=torch.float32) / 403)
+    expect = -torch.log_softmax(z + log_pi, 1)[torch.arange(len(y)), y].mean()
+    assert seen.step(x, y).item() == pytest.approx(expect.item(), rel=1e-5)
+    # the sampler descends the meta loss: between two meta steps, w moves by one Adam step along +∂L_meta/∂w
+    first, second = calls[0], calls[1]
+    assert first["g"].abs().max() > 0
+    ref = SampleLearner(learner.labels, DIGITS_COUNTS)
+    for k in STATE:
+        getattr(ref, k).data.copy_(first[k])
+    ref.adam_update(first["g"], result["config"]["meta_lr"])
+    assert torch.allclose(ref.logits, second["logits"], atol=1e-7)
+    assert not torch.allclose(ref.logits, first["logits"], atol=1e-4)
     run_dir = tmp_path / ".runs" / "digits-lt10" / "balms" / "cnn-digits" / "seed0"
     load = lambda stage: torch.load(run_dir / f"{stage}.ckpt", weights_only=True)["modules"]  # noqa: E731
     s1, s2 = load("stage1"), load("balms")
@@ -178,7 +220,49 @@ def test_balms_end_to_end_on_reactnet_a_tiny(digits_data, tmp_path):
         device="cpu",
     )
     result = json.loads(path.read_text())
-    assert result["binary"] and 0.0 <= result["metrics"]["avg"] <= 1.0
+    assert result["binary"] and result["records"]["stages"][1]["sampler"] == "meta"
+
+
+def test_stage1_view_on_cifar_style_sets_is_the_official_one(digits_data):
+    from types import SimpleNamespace
+
+    from ltbench.baselines.balms import stage1_train_set
+    from torchvision.transforms import v2
+
+    from ltbench.transforms import Cutout
+
+    captured = {}
+
+    class Split:
+        def __init__(self, info, split, tf, mode):
+            captured["tf"] = tf
+
+    import ltbench.baselines.balms as balms
+
+    task = SimpleNamespace(family="small", input_size=32, info=None)
+    orig = balms.ImageSplit
+    balms.ImageSplit = Split
+    try:
+        stage1_train_set(task, True)
+    finally:
+        balms.ImageSplit = orig
+    ops = captured["tf"].transforms
+    kinds = [type(t).__name__ for t in ops]
+    # RandomCrop(32, pad 4) + flip + AutoAugment(CIFAR10) + ToTensor + Cutout(16) + Normalize (ImbalanceCIFAR.py)
+    assert kinds[-6:] == [
+        "RandomCrop",
+        "RandomHorizontalFlip",
+        "AutoAugment",
+        "ToDtype",
+        "Cutout",
+        "Normalize",
+    ]
+    assert ops[-4].policy == v2.AutoAugmentPolicy.CIFAR10 and ops[-2].size == 16
+    assert ops[-6].padding == [4, 4, 4, 4] or ops[-6].padding == 4
+    img = torch.ones(1, 8, 8)
+    torch.manual_seed(0)
+    cut = Cutout(4)(img)
+    assert (cut == 0).sum() in (4, 6, 8, 9, 12, 16) and cut.max() == 1  # a 4×4 hole, clipped at the border
 
 
 @pytest.mark.slow
@@ -195,4 +279,16 @@ def test_decoupled_balanced_softmax_without_meta_sampler(digits_data, tmp_path):
         device="cpu",
     )
     result = json.loads(path.read_text())
-    assert "sample_rates" not in result["records"]["balms"] and 0.0 <= result["metrics"]["avg"] <= 1.0
+    assert "sample_rates" not in result["records"]["balms"]
+    assert result["records"]["stages"][1]["sampler"] == "instance"
+
+
+def test_balms_raises_the_tail_above_ce_on_digits_lt100(digits_data, tmp_path):
+    # the default digits recipes, seed 0; digits-LT100 tail classes have 2, 1 and 1 training images
+    from ltbench.run import run_one
+
+    def tail(method):
+        path = run_one(method, "digits-lt100", "cnn-digits", 0, {}, data_root=digits_data, results=tmp_path)
+        return json.loads(path.read_text())["metrics"]["tail"]
+
+    assert tail("balms") >= tail("ce") + 0.1

@@ -12,6 +12,7 @@ from ltbench.candle import method as candle_method
 from ltbench.candle.config import CandleConfig, las_epsilons_for
 from ltbench.candle.distill import AdversarialBalancer, candle_objective, ce_guide, kl_guide
 from ltbench.candle.teacher import MultiResTeacher, resolve_resolutions
+from method_spy import spy  # noqa: F401
 from torch import nn
 
 from ltbench.backbones.cnn import SmallCNN
@@ -350,3 +351,28 @@ def test_teacher_renormalises_the_students_input():
     torch.testing.assert_close(teacher.inputs(x)[0], (raw - 0.5) / 0.5)
     same = MultiResTeacher(enc, 16, 6, 5, (8,), 8, renorm=(*student_stats, *student_stats))
     assert same.inputs(x)[0] is x
+
+
+def test_calibration_is_las_on_class_balanced_batches(digits_data, tmp_path, tiny_encoder, spy):  # noqa: F811
+    """A9: the calibration stage samples class-aware (4 per class) and trains c^T with label-aware smoothing."""
+    import math
+
+    task = tiny_task(digits_data, tmp_path, ir=10)
+    cfg = dataclasses.replace(CandleConfig(), calib_epochs=1, calib_batch_size=64)
+    teacher = calib.fit_calibrated_teacher(task, cfg, width=4)
+    seen = spy["calibrate"]
+    assert seen.cfg.sampler == "class_aware"
+    counts = seen.label_counts(10)  # 6 batches of 64 on digits-LT10's 403 images: 36 or 40 per class
+    assert counts.sum() == 384 and counts.max() - counts.min() <= 8, counts
+    eh, et = task.records["teacher"]["las_eps"]
+    assert eh > et
+    n = task.class_counts
+    eps = torch.tensor([et + (eh - et) * math.sin(math.pi / 2 * (c - min(n)) / (max(n) - min(n))) for c in n])
+    x = torch.stack([seen.dataset[i][0] for i in range(0, 400, 9)])
+    y = torch.as_tensor(seen.dataset.labels[0:400:9])
+    with torch.no_grad():
+        logp = torch.log_softmax(teacher.head(teacher.encoder_maps(x))[0], 1)
+        e = eps[y]
+        expect = ((1 - e) * -logp[torch.arange(len(y)), y] + e * -logp.mean(1)).mean()
+        got = seen.step(x, y)
+    assert got.item() == pytest.approx(expect.item(), rel=1e-5)

@@ -1,21 +1,21 @@
-"""τ-norm / cRT / LWS: heads and τ search by hand, BN policy, holdout counts, end to end on digits-LT10."""
+"""τ-norm / cRT / LWS: heads and τ search by hand, BN policy, what each stage trains on and what τ is chosen on,
+the class-aware classifier stage, and cRT's tail gain over CE on digits-LT100."""
 
 from __future__ import annotations
 
 import json
 import math
 
-import numpy as np
 import pytest
 import torch
 from ltbench.baselines.decoupling import (
     check_bn,
     frozen_features,
-    per_class_holdout,
     tau_grid,
     tau_search,
 )
 from ltbench.baselines.heads import ScaledLinear, TauNormLinear, tau_normalize
+from method_spy import spy  # noqa: F401
 from torch import nn
 
 from ltbench.errors import LTBenchError
@@ -70,16 +70,6 @@ def test_lws_scales_logits_and_bias():
     assert head.lws.scales.requires_grad
 
 
-def test_per_class_holdout_counts_and_determinism():
-    labels = np.repeat(np.arange(4), [10, 5, 2, 1])
-    keep, held = per_class_holdout(labels, 0.2, seed=0)
-    assert np.bincount(labels[held], minlength=4).tolist() == [2, 1, 1, 0]  # 1 image: nothing held out
-    assert sorted(np.concatenate([keep, held]).tolist()) == list(range(len(labels)))
-    keep2, held2 = per_class_holdout(labels, 0.2, seed=0)
-    assert np.array_equal(held, held2) and np.array_equal(keep, keep2)
-    assert not np.array_equal(per_class_holdout(labels, 0.2, seed=1)[1], held)
-
-
 def _cnn():
     from ltbench.backbones import create_backbone
 
@@ -102,12 +92,12 @@ def test_bn_policy_eval_keeps_statistics_train_reestimates_them():
         check_bn("frozen")
 
 
-def _run(method, digits_data, out, backbone=BACKBONE, **sets):
+def _run(method, digits_data, out, backbone=BACKBONE, dataset="digits-lt10", **sets):
     from ltbench.run import run_one
 
     path = run_one(
         method,
-        "digits-lt10",
+        dataset,
         backbone=backbone,
         sets={k: str(v) for k, v in sets.items()},
         data_root=digits_data,
@@ -116,7 +106,7 @@ def _run(method, digits_data, out, backbone=BACKBONE, **sets):
         keep_checkpoints=True,
     )
     result = json.loads(path.read_text())
-    run_dir = out / ".runs" / "digits-lt10" / method / backbone / "seed0"
+    run_dir = out / ".runs" / dataset / method / backbone / "seed0"
     return result, run_dir
 
 
@@ -136,8 +126,10 @@ def results(digits_data, tmp_path_factory):
 
 def _check_result(result, method):
     assert result["method"] == method and result["train_counts"] == DIGITS_COUNTS
-    for k in ("avg", "head", "medium", "tail"):
-        assert 0.0 <= result["metrics"][k] <= 1.0
+    stages = result["records"]["stages"]
+    # stage 1 trains on the whole LT train split (403 = Σ DIGITS_COUNTS), as the official code
+    assert stages[0]["name"] == "stage1" and stages[0]["train_images"] == sum(DIGITS_COUNTS) == 403
+    assert stages[0]["sampler"] == "instance"
 
 
 def test_crt_reinitialises_the_classifier_and_freezes_the_backbone(results):
@@ -160,16 +152,45 @@ def test_lws_keeps_the_frozen_fc_and_learns_scales(results):
     assert result["records"]["lws_scales"] == pytest.approx(s2["classifier.lws.scales"].tolist(), abs=1e-6)
 
 
-def test_tau_norm_records_the_tau_chosen_on_a_per_class_holdout(results):
+def test_tau_norm_trains_on_all_of_train_and_says_tau_was_chosen_on_test(results):
+    # digits has no val split: τ is chosen on test, and the result says so (the leaderboard flags it)
     result, _ = results["tau_norm"]
     _check_result(result, "tau_norm")
+    assert [s["name"] for s in result["records"]["stages"]] == ["stage1"]
     rec = result["records"]["tau_norm"]
-    # round(0.2·n_c), at least 1: 20, 15.4, 11.8, 9.2, 7, 5.4, 4.2, 3.2, 2.4, 2
-    assert rec["val_counts"] == [20, 15, 12, 9, 7, 5, 4, 3, 2, 2]
-    assert rec["grid"] == tau_grid() and rec["tau"] in rec["grid"]
-    accs = rec["val_mean_class_acc"]
-    assert accs[rec["grid"].index(rec["tau"])] == max(accs)
+    assert result["records"]["selection"] == {
+        "what": "tau",
+        "on": "test",
+        "split": "test",
+        "value": rec["tau"],
+    }
+    assert rec["grid"] == tau_grid() and rec["grid_split"] == "test"
+    accs = rec["grid_mean_class_acc"]
     assert rec["grid"].index(rec["tau"]) == accs.index(max(accs))  # ties → smallest τ
+    assert accs[rec["grid"].index(rec["tau"])] == pytest.approx(result["metrics"]["avg"], abs=1e-6)
+
+
+def test_tau_norm_with_a_fixed_tau_selects_nothing(digits_data, tmp_path):
+    result, _ = _run("tau_norm", digits_data, tmp_path, epochs=1, tau=1.0)
+    assert result["records"]["selection"]["on"] == "none" and result["records"]["tau_norm"]["tau"] == 1.0
+
+
+def test_crt_stage2_draws_class_balanced_batches(digits_data, tmp_path, spy):  # noqa: F811
+    _run("crt", digits_data, tmp_path, epochs=1, cls_epochs=1)
+    seen = spy["crt"]
+    assert seen.cfg.sampler == "class_aware"
+    counts = seen.label_counts(10)
+    # class-aware: 6 batches of 64 = 96 class visits of 4 images over 10 classes → 36 or 40 per class;
+    # instance sampling would give ≈ 95 of class 0 and ≈ 10 of class 9
+    assert counts.sum() == 6 * 64 and counts.max() - counts.min() <= 8, counts
+    assert len(spy["stage1"].dataset) == sum(DIGITS_COUNTS)  # stage 1: the whole LT train split
+
+
+def test_crt_raises_the_tail_above_ce_on_digits_lt100(digits_data, tmp_path):
+    # the default digits recipes, seed 0; digits-LT100 tail classes have 2, 1 and 1 training images
+    ce, _ = _run("ce", digits_data, tmp_path, dataset="digits-lt100")
+    crt, _ = _run("crt", digits_data, tmp_path, dataset="digits-lt100")
+    assert crt["metrics"]["tail"] >= ce["metrics"]["tail"] + 0.1, (crt["metrics"], ce["metrics"])
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ from torch import nn
 from ltbench import overlaps
 from ltbench.binary.layers import BinaryConv2d
 from ltbench.cost import count_params, cpu_latency_ms, measure_cost
-from ltbench.evaluate import RESULT_METRICS, macro_f1, summarize, top_k_accuracy
+from ltbench.metrics import RESULT_METRICS, macro_f1, summarize, top_k_accuracy
 from ltbench.result_extras import teacher_reference
 
 

@@ -223,3 +223,42 @@ def test_build_cache_key_changes_with_source(tmp_path, monkeypatch):
     assert p.exists() and p.parent.parent == tmp_path and len(p.parent.name) == 20
     stamp = p.stat().st_mtime_ns
     assert cpu.library_path() == p and p.stat().st_mtime_ns == stamp  # a cache hit: no rebuild
+
+
+def test_pack_weights_equals_pack_conv(isa):
+    g = torch.Generator().manual_seed(11)
+    for shape in [(70, 130, 3, 3), (32, 64, 1, 1), (5, 8, 3, 3)]:
+        w = torch.randn(shape, generator=g)
+        w[0, 0, 0, 0], w[-1, -1, 0, 0] = 0.0, -0.0  # sign(0) = sign(-0.0) = +1
+        panels, tapsum = ops().pack_weights(w)
+        ref = pack.pack_conv(w)
+        assert torch.equal(panels, ref.panels) and torch.equal(tapsum, ref.tapsum)
+
+
+def test_conv_plan_equals_the_custom_op(isa):
+    """The direct call (no dispatcher) writes what xnor_conv_fused_out writes: 3×3 stride 2 with the pooled
+    residual, RPReLU and next bits; 1×1 with N = 2·Cin and the residual repeated; and the integer output."""
+    o = ops()
+    g = torch.Generator().manual_seed(12)
+    c = 70
+    x = torch.randn(2, 6, 6, c, generator=g)
+    bits = o.sign_pack(x)
+    for n, k, s, pad, pool in [(c, 3, 2, 1, True), (2 * c, 1, 1, 0, False)]:
+        wt = torch.randn(n, c, k, k, generator=g)
+        pw = pack.pack_conv(wt, s, pad)
+        vec = [torch.randn(n, generator=g) for _ in range(6)]
+        plan = o.ConvPlan(
+            pw.panels, pw.tapsum, c, n, k, k, s, pad, vec[0], vec[1], tuple(vec[2:5]), vec[5], pool
+        )
+        ho, wo = plan.out_hw(6, 6)
+        out, ob = torch.empty(2, ho, wo, n), torch.empty(2, ho, wo, pack.n_words(n), dtype=torch.int64)
+        ref, rb = torch.empty_like(out), torch.empty_like(ob)
+        plan(bits, x, out, ob)
+        o.xnor_conv_fused_out(bits, pw.panels, pw.tapsum, vec[0], vec[1], x, vec[2], vec[3], vec[4], vec[5],
+                              c, n, k, k, s, pad, pool, ref, rb)  # fmt: skip
+        assert torch.equal(out, ref) and torch.equal(ob, rb)
+        dots = torch.empty(2, ho, wo, n, dtype=torch.int32)
+        o.ConvPlan(pw.panels, pw.tapsum, c, n, k, k, s, pad)(bits, None, None, None, out_int=dots)
+        assert torch.equal(dots.double(), ref_conv(x.permute(0, 3, 1, 2), wt, s, pad))
+        with pytest.raises(ValueError, match="out_f"):
+            plan(bits, x, torch.empty(1, ho, wo, n), ob)

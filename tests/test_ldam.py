@@ -14,6 +14,7 @@ from ltbench.baselines.ldam import (
     ldam_loss,
     ldam_margins,
     rule_weights,
+    sigmoid_focal_loss,
 )
 
 
@@ -66,6 +67,27 @@ def test_focal_loss_hand_values():
     assert focal_loss(logits, y, 1.0, w).item() == pytest.approx((1 - math.exp(-lw)) * lw)
 
 
+def test_cui_sigmoid_focal_loss_hand_value():
+    # one image of class 0, C = 2, logits (0, ln 3): p = σ(z) = (1/2, 3/4)
+    # class 0 is the positive: p_t = 1/2, BCE = ln 2, (1 − p_t)^γ = 1/2 at γ = 1
+    # class 1 a negative: p_t = 1 − 3/4 = 1/4, BCE = −ln(1/4) = ln 4, (1 − p_t) = 3/4
+    z = torch.tensor([[0.0, math.log(3.0)]])
+    y = torch.tensor([0])
+    expect = 0.5 * math.log(2) + 0.75 * math.log(4)  # summed over classes, / 1 positive
+    assert sigmoid_focal_loss(z, y, 1.0).item() == pytest.approx(expect, rel=1e-6)
+    assert sigmoid_focal_loss(z, y, 0.0).item() == pytest.approx(math.log(2) + math.log(4), rel=1e-6)
+    # class weights: every output of an image is weighted by its true class's weight; / number of positives
+    z2 = torch.tensor([[0.0, math.log(3.0)], [0.0, math.log(3.0)]])
+    w = torch.tensor([2.0, 0.5])
+    other = 0.5 * math.log(2) + 0.25 * math.log(4 / 3)  # class 1 positive: p_t = 3/4 → BCE ln(4/3), (1/4)
+    got = sigmoid_focal_loss(z2, torch.tensor([0, 1]), 1.0, w).item()
+    assert got == pytest.approx((2.0 * expect + 0.5 * other) / 2, rel=1e-6)
+    # not the softmax focal loss of LDAM-DRW's re-implementation (cb_focal)
+    # (softmax: p_0 = 1/4, (1 − 1/4)·ln 4 ≈ 1.040 against 1.386 here)
+    assert focal_loss(z, y, 1.0).item() == pytest.approx(0.75 * math.log(4), rel=1e-6)
+    assert sigmoid_focal_loss(z, y, 1.0).item() - focal_loss(z, y, 1.0).item() > 0.3
+
+
 def test_cosine_classifier_is_scaled_cosine():
     torch.manual_seed(0)
     head = CosineClassifier(4, 3, scale=30.0)
@@ -81,13 +103,32 @@ def _backbone() -> str:
     return "reactnet-a-tiny" if "reactnet-a-tiny" in BACKBONES else "cnn-digits"
 
 
-@pytest.mark.parametrize("method", ["ldam_drw", "cb_focal"])
-def test_end_to_end_on_digits(method, digits_data, tmp_path):
+@pytest.mark.parametrize(
+    ("method", "loss", "rule"),
+    [
+        ("ldam_drw", "ldam", "drw"),
+        ("cb_focal", "focal", "reweight"),
+        ("cb_focal_cui", "sigmoid_focal", "reweight"),
+    ],
+)
+def test_end_to_end_on_digits(method, loss, rule, digits_data, tmp_path, monkeypatch):
     from ltbench.run import run_one
+    from ltbench.trainer import Trainer
 
-    sets = {"epochs": "2", "drw_epoch": "1"}
-    path = run_one(method, "digits-lt10", _backbone(), 0, sets, data_root=digits_data, results=tmp_path)
+    first_bias = []
+    real_fit = Trainer.fit
+
+    def fit(self, modules, *a, **k):  # the classifier's bias as training starts
+        first_bias.append(modules["model"].classifier.bias.detach().clone() if loss != "ldam" else None)
+        return real_fit(self, modules, *a, **k)
+
+    monkeypatch.setattr(Trainer, "fit", fit)
+    sets = {"epochs": "1", "drw_epoch": "1"}
+    path = run_one(method, "digits-lt10", "cnn-digits", 0, sets, data_root=digits_data, results=tmp_path)
     res = json.loads(path.read_text())
-    assert 0.0 <= res["metrics"]["avg"] <= 1.0
-    assert res["records"]["ldam"]["rule"] == ("drw" if method == "ldam_drw" else "reweight")
-    assert res["config"]["drw_epoch"] == 1
+    rec = res["records"]["ldam"]
+    assert (rec["loss"], rec["rule"]) == (loss, rule) and res["records"]["stages"][0]["loss"] == loss
+    n = [100, 77, 59, 46, 35, 27, 21, 16, 12, 10]
+    assert rec["margins"] == pytest.approx([0.5 * (c / 10) ** -0.25 for c in n], abs=1e-6)
+    if loss == "sigmoid_focal":  # Cui et al.: every class starts at σ(b) = 1/C, b = −log(C − 1)
+        assert first_bias[0].tolist() == pytest.approx([-math.log(9)] * 10, abs=1e-6)

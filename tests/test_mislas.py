@@ -4,10 +4,14 @@ shift-BN as statistics re-estimation, LWS) end to end on digits-LT10."""
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
 from ltbench.baselines.mislas import mislas_settings
+from method_spy import spy  # noqa: F401
+
+DIGITS_COUNTS = [100, 77, 59, 46, 35, 27, 21, 16, 12, 10]  # digits-lt10 train counts
 
 
 @pytest.mark.parametrize(
@@ -77,7 +81,36 @@ def test_stage2_without_shift_bn_keeps_statistics(digits_data, tmp_path):
     assert torch.equal(m1["features.1.running_mean"], m2["features.1.running_mean"])
     assert not torch.equal(m1["classifier.weight"], m2["classifier.fc.weight"])
     assert [g["lr"] for g in s2["optimizer"]["param_groups"]] == pytest.approx([0.005 * 0.2, 0.005])
-    assert 0.0 <= result["metrics"]["avg"] <= 1.0
+
+
+def test_stage2_is_label_aware_smoothing_on_class_balanced_batches(digits_data, tmp_path, spy):  # noqa: F811
+    result, _, _ = _run(digits_data, tmp_path)
+    rec = result["records"]["mislas"]
+    seen = spy["mislas"]
+    assert seen.cfg.sampler == "class_aware" and [s["name"] for s in result["records"]["stages"]] == [
+        "stage1",
+        "mislas",
+    ]
+    counts = seen.label_counts(10)  # 6 batches of 64, 4 per class visit: 36 or 40 images of every class
+    assert counts.sum() == 384 and counts.max() - counts.min() <= 8, counts
+    # the stage-2 step's loss on a batch = LAS by hand: ε_y = ε_t + (ε_h − ε_t)·sin(π/2·(n_y − n_min)/(n_max − n_min)),
+    # (1 − ε_y)·(−log p_y) + ε_y·mean_k(−log p_k) on s ⊙ (W f(x) + b)
+    from ltbench.baselines.decoupling import frozen_features
+
+    model = seen.modules["model"]
+    x, y = (
+        torch.stack([seen.dataset[i][0] for i in range(0, 400, 7)]),
+        torch.tensor(seen.dataset.labels[0:400:7]),
+    )
+    eh, et = rec["eps_head"], rec["eps_tail"]
+    assert eh > et  # otherwise LAS and CE could not be told apart
+    eps = [et + (eh - et) * math.sin(math.pi / 2 * (n - 10) / (100 - 10)) for n in DIGITS_COUNTS]
+    with torch.no_grad():
+        logp = torch.log_softmax(model.classifier(frozen_features(model, x, "eval")), 1)
+        e = torch.tensor(eps)[y]
+        expect = ((1 - e) * -logp[torch.arange(len(y)), y] + e * -logp.mean(1)).mean()
+        got = seen.step(x, y)
+    assert got.item() == pytest.approx(expect.item(), rel=1e-5)
 
 
 @pytest.mark.slow
@@ -94,4 +127,5 @@ def test_mislas_end_to_end_on_reactnet_a_tiny(digits_data, tmp_path):
         device="cpu",
     )
     result = json.loads(path.read_text())
-    assert result["binary"] and 0.0 <= result["metrics"]["avg"] <= 1.0
+    assert result["binary"] and [s["name"] for s in result["records"]["stages"]] == ["stage1", "mislas"]
+    assert result["records"]["stages"][1]["loss"] == "LAS"

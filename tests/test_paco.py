@@ -128,16 +128,43 @@ def test_two_views_differ_and_have_the_training_shape():
         assert TwoViews(query_transform(family, 32), key_transform(family, 32))(rgb).shape == (2, 3, 32, 32)
 
 
+def test_views_are_normalised_as_the_evaluator_and_the_cifar_query_crop_is_official():
+    from torchvision.transforms import v2
+
+    from ltbench.transforms import eval_transform
+
+    for family, size in (("small", 32), ("large", 224), ("digits", 8)):
+        ref = eval_transform(family, size).transforms[-1]
+        for view in (query_transform(family, size), key_transform(family, size)):
+            norm = view.transforms[-1]
+            assert (list(norm.mean), list(norm.std)) == (list(ref.mean), list(ref.std)), family
+    # paco_cifar.py augmentation_regular: RandomCrop(32, padding=4), flip, CIFAR10Policy, ToTensor, Cutout(16)
+    kinds = [type(t).__name__ for t in query_transform("small", 32).transforms]
+    assert "RandomResizedCrop" not in kinds
+    assert kinds[-6:] == [
+        "RandomCrop",
+        "RandomHorizontalFlip",
+        "AutoAugment",
+        "ToDtype",
+        "Cutout",
+        "Normalize",
+    ]
+    q = query_transform("small", 32).transforms
+    assert q[-6].padding in (4, [4, 4, 4, 4]) and q[-2].size == 16
+    assert q[-4].policy == v2.AutoAugmentPolicy.CIFAR10
+
+
 def test_end_to_end_on_digits(digits_data, tmp_path):
-    from ltbench.registry import BACKBONES
     from ltbench.run import run_one
 
-    backbone = "reactnet-a-tiny" if "reactnet-a-tiny" in BACKBONES else "cnn-digits"
     path = run_one(
-        "paco", "digits-lt10", backbone, 0, {"epochs": "1"}, data_root=digits_data, results=tmp_path
+        "paco", "digits-lt10", "cnn-digits", 0, {"epochs": "1"}, data_root=digits_data, results=tmp_path
     )
     res = json.loads(path.read_text())
-    assert 0.0 <= res["metrics"]["avg"] <= 1.0
+    assert res["records"]["stages"] == [
+        {"name": "paco", "split": "train", "train_images": 403, "sampler": "instance", "epochs": 1}
+        | {"loss": "PaCo", "queue": 256}
+    ]
     assert res["config"]["queue_size"] == 256 and res["config"]["alpha"] == 0.05
 
 

@@ -1,8 +1,14 @@
-"""``torch.library`` custom ops over the XNOR kernels (opaque to ``torch.compile``, dispatched by device).
+"""``torch.library`` custom ops over the XNOR kernels (opaque to ``torch.compile``, dispatched by device),
+and the direct CPU entry points that skip the dispatcher in eager code.
 
 All take and return NHWC tensors; packed words are ``torch.int64`` (the C kernel reads them as uint64).
 The CPU implementations call the plain-C kernel (:mod:`ltbench.binary.kernels.cpu`); the CUDA
 implementations are registered by :mod:`ltbench.binary.kernels.cuda` when its extension builds.
+
+A custom-op call costs ≈ 20 µs of Python and dispatch, which is most of a small layer's time. Eager CPU code
+(packed inference, the fused training block) therefore calls :class:`ConvPlan` — a C argument block built once
+per layer, in which only the per-call pointers and sizes change — and :func:`sign_pack_direct`; under
+``torch.compile`` (``torch.compiler.is_compiling()``) or on CUDA the custom ops are used.
 """
 
 from __future__ import annotations
@@ -23,6 +29,10 @@ def _threads() -> int:
     return torch.get_num_threads() if _cpu.has_openmp() else 1
 
 
+def _isa() -> int:
+    return _cpu.ISAS[_cpu.current_isa()]
+
+
 def _out_hw(h: int, w: int, kh: int, kw: int, stride: int, pad: int) -> tuple[int, int]:
     return (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
 
@@ -30,16 +40,31 @@ def _out_hw(h: int, w: int, kh: int, kw: int, stride: int, pad: int) -> tuple[in
 @torch.library.custom_op("ltbench::sign_pack", mutates_args=())
 def sign_pack(x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """Pack the last dim of float32 ``x`` (+ ``bias`` per channel) into int64 words: bit = value < 0."""
+    return sign_pack_direct(x, bias)
+
+
+def sign_pack_direct(x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`sign_pack` without the dispatcher (CPU, eager)."""
     x = x.contiguous().float()
     c = x.shape[-1]
     out = torch.empty(*x.shape[:-1], n_words(c), dtype=torch.int64)
     b = None if bias is None else bias.contiguous().float()
-    lib = _cpu.lib()
-    rc = lib.xnor_pack(
-        _ptr(x), x.numel() // c, c, _ptr(b), _ptr(out), n_words(c), _threads(), _cpu.ISAS[_cpu.current_isa()]
-    )
+    rc = _cpu.lib().xnor_pack(_ptr(x), x.numel() // c, c, _ptr(b), _ptr(out), n_words(c), _threads(), _isa())
     _cpu.check_rc(rc, "sign_pack")
     return out
+
+
+def pack_weights(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Float OIHW ``w`` → CPU panels ``[ceil(N/32), taps·cw, 32]`` int64 and ``tapsum`` ``[N, taps]`` int32 in one
+    C pass (the same words as :func:`ltbench.binary.pack.pack_conv`; for training, where W changes per step)."""
+    w = w.detach().contiguous().float()
+    n, c, kh, kw = w.shape
+    taps = kh * kw
+    panels = torch.empty((n + _cpu.PANEL - 1) // _cpu.PANEL, taps * n_words(c), _cpu.PANEL, dtype=torch.int64)
+    tapsum = torch.empty(n, taps, dtype=torch.int32)
+    rc = _cpu.lib().xnor_pack_weights(_ptr(w), n, c, taps, _ptr(panels), _ptr(tapsum))
+    _cpu.check_rc(rc, "pack_weights")
+    return panels, tapsum
 
 
 @sign_pack.register_fake
@@ -80,7 +105,7 @@ def _conv_call(
         res_w=0 if res is None else res.shape[2], res_pool=int(res_pool),
         rp_b1=_ptr(rp[0]) if rp else None, rp_slope=_ptr(rp[1]) if rp else None,
         rp_b2=_ptr(rp[2]) if rp else None, next_bias=_ptr(next_bias), out_int=_ptr(out_int),
-        out_f=_ptr(out_f), out_bits=_ptr(out_bits), nthreads=_threads(), isa=_cpu.ISAS[_cpu.current_isa()],
+        out_f=_ptr(out_f), out_bits=_ptr(out_bits), nthreads=_threads(), isa=_isa(),
     )  # fmt: skip
     rc = _cpu.lib().xnor_conv(ctypes.byref(a))
     del keep
@@ -219,3 +244,77 @@ def xnor_conv_fused_out(
         raise ValueError("out and bits must be contiguous")
     _fused_into(x_bits, panels, tapsum, scale, shift, res, rp_b1, rp_slope, rp_b2, next_bias, c, n, kh, kw,
                 stride, pad, res_pool, out, bits)  # fmt: skip
+
+
+class ConvPlan:
+    """One fused binary conv layer on the CPU kernel, called without the dispatcher: the C argument block is
+    built once (weights, epilogue vectors, shape checks) and each call sets only the input, residual and output
+    pointers and the spatial size. Same arguments and result as :func:`xnor_conv_fused_out`."""
+
+    def __init__(
+        self,
+        panels: torch.Tensor,
+        tapsum: torch.Tensor,
+        c: int,
+        n: int,
+        kh: int,
+        kw: int,
+        stride: int,
+        pad: int,
+        scale: torch.Tensor | None = None,
+        shift: torch.Tensor | None = None,
+        rp: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+        next_bias: torch.Tensor | None = None,
+        res_pool: bool = False,
+    ):
+        if panels.shape[1] != kh * kw * n_words(c):
+            raise ValueError(
+                f"packed weight has {panels.shape[1]} words per row, input needs {kh * kw * n_words(c)}"
+            )
+        f32 = [None if t is None else t.detach().contiguous().float() for t in (scale, shift, next_bias)]
+        rpc = None if rp is None else tuple(t.detach().contiguous().float() for t in rp)
+        self.tensors = (panels.contiguous(), _c(tapsum, torch.int32), *f32, *(rpc or ()))
+        self.kh, self.kw, self.stride, self.pad, self.c, self.n = kh, kw, stride, pad, c, n
+        self.args = _cpu.ConvArgs(
+            w=_ptr(self.tensors[0]), tapsum=_ptr(self.tensors[1]), cw=n_words(c), C=c, N=n, kh=kh, kw=kw,
+            stride=stride, pad=pad, scale=_ptr(f32[0]), shift=_ptr(f32[1]), next_bias=_ptr(f32[2]),
+            rp_b1=_ptr(rpc[0]) if rpc else None, rp_slope=_ptr(rpc[1]) if rpc else None,
+            rp_b2=_ptr(rpc[2]) if rpc else None, res_pool=int(res_pool),
+        )  # fmt: skip
+        self._ref = ctypes.byref(self.args)
+        self._fn = _cpu.lib().xnor_conv
+
+    def out_hw(self, h: int, w: int) -> tuple[int, int]:
+        return _out_hw(h, w, self.kh, self.kw, self.stride, self.pad)
+
+    def __call__(
+        self,
+        x_bits: torch.Tensor,
+        res: torch.Tensor | None,
+        out_f: torch.Tensor | None,
+        out_bits: torch.Tensor | None,
+        out_int: torch.Tensor | None = None,
+    ) -> None:
+        """Run on contiguous CPU tensors: ``x_bits`` ``[B, H, W, cw]`` int64, ``res`` NHWC float32 (or None);
+        writes ``out_f`` ``[B, Ho, Wo, N]`` float32, ``out_bits`` (None or 0 words: not wanted), ``out_int``."""
+        a = self.args
+        b, h, w, cw = x_bits.shape
+        if cw != a.cw or not x_bits.is_contiguous():
+            raise ValueError(
+                f"input has {cw} words per pixel (contiguous: {x_bits.is_contiguous()}), need {a.cw}"
+            )
+        a.x, a.B, a.H, a.W = x_bits.data_ptr(), b, h, w
+        a.Ho, a.Wo = self.out_hw(h, w)
+        if res is None:
+            a.res, a.res_c, a.res_h, a.res_w = None, 0, 0, 0
+        else:
+            a.res, a.res_h, a.res_w, a.res_c = res.data_ptr(), res.shape[1], res.shape[2], res.shape[3]
+        if out_f is not None and (out_f.numel() != b * a.Ho * a.Wo * a.N or not out_f.is_contiguous()):
+            raise ValueError(f"out_f must be a contiguous [{b}, {a.Ho}, {a.Wo}, {a.N}] tensor")
+        if res is not None and not res.is_contiguous():
+            raise ValueError("res must be contiguous NHWC")
+        a.out_f = None if out_f is None else out_f.data_ptr()
+        a.out_bits = None if out_bits is None or out_bits.shape[-1] == 0 else out_bits.data_ptr()
+        a.out_int = None if out_int is None else out_int.data_ptr()
+        a.nthreads, a.isa = _threads(), _isa()
+        _cpu.check_rc(self._fn(self._ref), "xnor_conv")

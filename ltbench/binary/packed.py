@@ -1,6 +1,6 @@
 """Packed ReActNet-A inference on the XNOR kernels, and the evaluator's ``--packed auto|on|off`` switch.
 
-:class:`PackedReActNet` replaces a trained :class:`~ltbench.backbones.reactnet.ReActNetA` (any width, stem
+:class:`PackedReActNet` replaces a trained :class:`~ltbench.binary.reactnet.ReActNetA` (any width, stem
 stride, stride pattern) for inference. The FP stem and classifier are kept as they are; each block becomes two
 fused binary convolutions that carry NHWC float32 activations (the residuals) and packed sign bits between
 them::
@@ -136,25 +136,38 @@ class PackedBlock(nn.Module):
         )  # fmt: skip
 
     def _forward_ws(self, h: torch.Tensor, bits: torch.Tensor, ws: Workspace):
-        """CPU eager: the same two calls writing into reused buffers."""
-        from ltbench.binary import ops
-
-        c, co, s = self.c, self.co, self.stride
+        """CPU eager: the same two convolutions, called directly on the C kernel (:class:`ops.ConvPlan`, no
+        dispatcher) and writing into reused buffers."""
+        p3, p1 = self._plans()
+        c, co = self.c, self.co
         b, hh, ww, _ = bits.shape
-        ho, wo = (hh + 2 - 3) // s + 1, (ww + 2 - 3) // s + 1
+        ho, wo = p3.out_hw(hh, ww)
         h1, g = ws.get((id(self), 1, b, ho, wo, c)), ws.get((id(self), 2, b, ho, wo, c), torch.int64)
-        ops.xnor_conv_fused_out(
-            bits, self.w3_panels, self.w3_tapsum, self.s1, self.b1, h, self.rp1_in, self.rp1_slope,
-            self.rp1_out, self.sign2, c, c, 3, 3, s, 1, s == 2, h1, g,
-        )  # fmt: skip
-        nb = self.next_bias if self.has_next else None
+        p3(bits, h, h1, g)
         out = ws.get((id(self), 3, b, ho, wo, co))
         obits = ws.get((id(self), 4, b, ho, wo, co if self.has_next else 0), torch.int64)
-        ops.xnor_conv_fused_out(
-            g, self.w1_panels, self.w1_tapsum, self.s2, self.b2, h1, self.rp2_in, self.rp2_slope, self.rp2_out,
-            nb, c, co, 1, 1, 1, 0, False, out, obits,
-        )  # fmt: skip
+        p1(g, h1, out, obits)
         return out, obits
+
+    def _plans(self):
+        """The two layers' :class:`ops.ConvPlan`, rebuilt when a buffer was replaced (``.to``, ``load``)."""
+        from ltbench.binary import ops
+
+        src = [getattr(self, n) for n in self._PLAN_BUFFERS]
+        plans = getattr(self, "_plan_cache", None)
+        if plans is None or any(a is not b for a, b in zip(plans[0], src, strict=True)):
+            (w3, t3, s1, b1, r1i, r1s, r1o, sg2, w1, t1, s2, b2, r2i, r2s, r2o, nb) = src
+            nb = nb if self.has_next else None
+            p3 = ops.ConvPlan(w3, t3, self.c, self.c, 3, 3, self.stride, 1, s1, b1, (r1i, r1s, r1o), sg2,
+                              self.stride == 2)  # fmt: skip
+            p1 = ops.ConvPlan(w1, t1, self.c, self.co, 1, 1, 1, 0, s2, b2, (r2i, r2s, r2o), nb)
+            plans = self._plan_cache = (src, (p3, p1))
+        return plans[1]
+
+    _PLAN_BUFFERS = (
+        "w3_panels", "w3_tapsum", "s1", "b1", "rp1_in", "rp1_slope", "rp1_out", "sign2",
+        "w1_panels", "w1_tapsum", "s2", "b2", "rp2_in", "rp2_slope", "rp2_out", "next_bias",
+    )  # fmt: skip
 
     def shape(self) -> dict[str, int]:
         return {"c": self.c, "co": self.co, "stride": self.stride, "has_next": int(self.has_next)}
@@ -210,10 +223,10 @@ class PackedReActNet(nn.Module):
             .permute(0, 2, 3, 1)
             .contiguous()
         )
-        bits = ops.sign_pack(h, self.sign1)
         ws = None
         if self.reuse_buffers and not h.is_cuda and not torch.compiler.is_compiling():
             ws = self._workspace
+        bits = ops.sign_pack_direct(h, self.sign1) if ws is not None else ops.sign_pack(h, self.sign1)
         for block in self.blocks:
             h, bits = block(h, bits, ws)
         return h
@@ -232,7 +245,7 @@ class PackedReActNet(nn.Module):
 
 
 def _reactnet_class():
-    from ltbench.backbones.reactnet import ReActNetA
+    from ltbench.binary.reactnet import ReActNetA
 
     return ReActNetA
 
@@ -375,7 +388,7 @@ def load(path: Path) -> PackedReActNet:
         raise LTBenchError(
             f"{path} is not a packed ReActNet-A file", "write one with `ltbench export --packed`"
         )
-    from ltbench.backbones.reactnet import Stem
+    from ltbench.binary.reactnet import Stem
 
     sc = blob["stem_config"]
     stem = Stem(sc["in_chans"], sc["out_chans"], sc["stride"])

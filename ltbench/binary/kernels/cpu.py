@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import hashlib
 import os
 import platform
@@ -142,6 +143,8 @@ def lib() -> ctypes.CDLL:
             so.xnor_conv.restype = ctypes.c_int
             so.xnor_pack.argtypes = [_p, _i, _i, _p, _p, _i, _i, _i]
             so.xnor_pack.restype = ctypes.c_int
+            so.xnor_pack_weights.argtypes = [_p, _i, _i, _i, _p, _p]
+            so.xnor_pack_weights.restype = ctypes.c_int
             so.xnor_add_chain.argtypes = [_i]
             so.xnor_add_chain.restype = _i
             so.xnor_peak.argtypes = [_i, _i]
@@ -163,6 +166,7 @@ def supported(isa: str) -> bool:
     return bool(lib().xnor_isa_supported(ISAS[isa]))
 
 
+@functools.cache
 def best_isa() -> str:
     return ISA_NAMES[int(lib().xnor_best_isa())]
 
@@ -194,6 +198,7 @@ def use_isa(name: str | None) -> Iterator[None]:
         _forced = old
 
 
+@functools.cache
 def has_openmp() -> bool:
     return bool(lib().xnor_has_openmp())
 

@@ -134,6 +134,26 @@ int xnor_pack(const float *x, int64_t rows, int64_t C, const float *bias, uint64
   return 0;
 }
 
+int xnor_pack_weights(const float *w, int64_t N, int64_t C, int64_t taps, uint64_t *panels, int32_t *tapsum) {
+  if (!w || !panels || !tapsum || N <= 0 || C <= 0 || taps <= 0) return -1;
+  const int64_t cw = (C + 63) / 64, kwords = taps * cw, npan = (N + XNOR_PANEL - 1) / XNOR_PANEL;
+  memset(panels, 0, (size_t)(npan * kwords * XNOR_PANEL) * sizeof(uint64_t));
+  for (int64_t n = 0; n < N; n++) {
+    uint64_t *dst = panels + (n / XNOR_PANEL) * kwords * XNOR_PANEL + n % XNOR_PANEL;
+    const float *wn = w + n * C * taps;
+    for (int64_t t = 0; t < taps; t++) {
+      int32_t neg = 0;
+      for (int64_t c = 0; c < C; c++) {
+        const uint32_t bit = xnor_bit(wn[c * taps + t]);
+        neg += (int32_t)bit;
+        dst[(t * cw + c / 64) * XNOR_PANEL] |= (uint64_t)bit << (c % 64);
+      }
+      tapsum[n * taps + t] = (int32_t)C - 2 * neg;
+    }
+  }
+  return 0;
+}
+
 int64_t xnor_add_chain(int64_t n) {
   /* n dependent 1-cycle adds (8 per loop iteration, so loop overhead hides under the chain): n cycles. */
   int64_t v = 0;

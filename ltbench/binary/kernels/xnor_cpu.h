@@ -43,6 +43,9 @@ int xnor_has_openmp(void);
 int xnor_conv(const xnor_conv_args *a);
 int xnor_pack(const float *x, int64_t rows, int64_t C, const float *bias, uint64_t *out, int64_t cw,
               int64_t nthreads, int64_t isa);
+/* Weights straight from float OIHW w[N][C][taps]: panels [ceil(N/32)][taps*cw][32] (bit = w < 0, missing lanes
+ * and pad bits 0) and tapsum[N][taps] = sum_c sign(w) (sign(0) = +1). Used per training step. */
+int xnor_pack_weights(const float *w, int64_t N, int64_t C, int64_t taps, uint64_t *panels, int32_t *tapsum);
 /* Timing helper for the benchmark: cycles of a dependent 64-bit add chain of n steps (for clock estimation). */
 int64_t xnor_add_chain(int64_t n);
 /* Throughput probe: iters x 12 x 512 binary MACs on the AVX-512 path (-1 if unavailable). */

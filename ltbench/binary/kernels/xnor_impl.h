@@ -22,13 +22,16 @@ static void SFX(ukernel)(const uint64_t *const *ap, const uint64_t *w, int64_t k
       c[r][3] = _mm512_add_epi64(c[r][3], _mm512_popcnt_epi64(_mm512_xor_si512(a, w3)));
     }
   }
+  /* counts fit in the low dword of each 64-bit lane: one permute gathers two accumulators' 16 counts */
+  const __m512i lo = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i kv = _mm512_set1_epi32(kreal);
 #pragma GCC unroll 8
   for (int r = 0; r < XNOR_MR; r++)
-#pragma GCC unroll 4
-    for (int j = 0; j < 4; j++)
-      _mm256_storeu_si256((__m256i *)(dst + r * 64 + 8 * j),
-                          _mm256_sub_epi32(_mm256_set1_epi32(kreal),
-                                           _mm256_slli_epi32(_mm512_cvtepi64_epi32(c[r][j]), 1)));
+#pragma GCC unroll 2
+    for (int j = 0; j < 4; j += 2) {
+      const __m512i v = _mm512_permutex2var_epi32(c[r][j], lo, c[r][j + 1]);
+      _mm512_storeu_si512((void *)(dst + r * 64 + 8 * j), _mm512_sub_epi32(kv, _mm512_add_epi32(v, v)));
+    }
 }
 #elif XNOR_ISA_NOW == 1
 /* dst[r*64 + lane] = kreal - 2*popcount(row r XOR lane), for XNOR_MR rows and the 32 lanes of one panel. */

@@ -1,0 +1,277 @@
+"""One autograd node per ReActNet-A block for training: XNOR-popcount forward, hand-written backward.
+
+The eager block is ~25 autograd ops (RSign, α·sign(W) with its STE, conv, BN, add, RPReLU, … twice), each with
+its own forward and backward dispatch and temporaries. :func:`block_forward` computes the same function in one
+:class:`torch.autograd.Function`:
+
+- forward: the two binary convolutions on the XNOR CPU kernel (their inputs are ±1 and their weights
+  α·sign(W), so the integer dot products are exact and ``α·dot`` is the float conv's value up to its summation
+  rounding); BatchNorm in training mode (batch statistics, running statistics updated as ``nn.BatchNorm2d``
+  does) and the residuals and RPReLUs in a few channels-last ops;
+- backward: the gradients of the eager graph written out (RPReLU, BN, the float conv gradients via
+  ``aten.convolution_backward`` on the ±1 inputs and α·sign(W), the clipped STE ``1[|W| ≤ 1]`` for the latent
+  weights, ApproxSign ``max(0, 2 − 2|u|)`` for the RSign inputs, the 2×2 average pool of the shortcut).
+
+It is used where it is exact: training mode with gradients on, float32 on CPU, binary weights, plain affine
+BatchNorms with running statistics (not SyncBatchNorm), the XNOR CPU kernel available. Everywhere else :class:`~ltbench.binary.reactnet.ReActBlock` runs its eager ops.
+``tests/test_fused.py`` checks outputs, every parameter's gradient and the BN running statistics against the
+eager path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ltbench.binary import ops
+
+_available: bool | None = None
+_CL = torch.channels_last
+
+
+def kernel_available() -> bool:
+    """Whether the XNOR CPU kernel builds and loads here (checked once)."""
+    global _available
+    if _available is None:
+        from ltbench.binary.kernels import cpu
+
+        _available = cpu.available()
+    return _available
+
+
+def can_fuse(block: nn.Module, x: torch.Tensor) -> bool:
+    """Whether :func:`block_forward` computes ``block(x)`` exactly (see the module docstring)."""
+    return (
+        getattr(block, "fused", False)
+        and block.training
+        and torch.is_grad_enabled()
+        and x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and block.conv3x3.binary_weights
+        and all(_plain_bn(bn) for bn in (block.bn1, *block.bn2))
+        and not torch.compiler.is_compiling()
+        and kernel_available()
+    )
+
+
+def _plain_bn(bn: nn.Module) -> bool:
+    """A plain affine ``nn.BatchNorm2d`` with running statistics (not SyncBatchNorm, whose statistics span
+    processes)."""
+    return type(bn) is nn.BatchNorm2d and bn.affine and bn.track_running_stats
+
+
+def set_fused(model: nn.Module, enabled: bool) -> int:
+    """Switch every ReActNet-A block inside ``model`` to the fused (``True``) or op-by-op path; the count."""
+    n = 0
+    for m in model.modules():
+        if hasattr(m, "fused") and hasattr(m, "conv1x1"):
+            m.fused = enabled
+            n += 1
+    return n
+
+
+@dataclass
+class _Spec:
+    c: int
+    co: int
+    stride: int
+    n: int  # 1×1 convs (1, or 2 for the down-sampling block)
+    eps1: float
+    eps2: float
+    mom1: float
+    mom2: float
+
+
+def _xnor_conv(bits, w, alpha, c, n, k, stride, pad) -> torch.Tensor:
+    """``α·Σ ±1·±1`` as float32 channels_last NCHW (the kernel writes NHWC); W is packed per call (it changes
+    every step), and the kernel is called directly (:class:`ops.ConvPlan`)."""
+    panels, tapsum = ops.pack_weights(w)
+    plan = ops.ConvPlan(panels, tapsum, c, n, k, k, stride, pad, alpha)
+    b, h, ww, _ = bits.shape
+    ho, wo = plan.out_hw(h, ww)
+    y = torch.empty(b, ho, wo, n)
+    plan(bits, None, y, None)
+    return y.permute(0, 3, 1, 2)
+
+
+def _alpha(conv: nn.Module) -> torch.Tensor:
+    return conv.scale().float().contiguous()
+
+
+def _momentum(bn: nn.BatchNorm2d) -> float:
+    """The running-average factor ``nn.BatchNorm2d`` uses this step (after counting the batch)."""
+    if bn.num_batches_tracked is not None:
+        bn.num_batches_tracked.add_(1)
+    if bn.momentum is None:
+        return 1.0 / float(bn.num_batches_tracked)
+    return bn.momentum
+
+
+def _bn_train(y, weight, bias, rm, rv, momentum: float, eps: float):
+    """Training-mode BatchNorm of channels-last ``y``: output, batch mean, 1/std; running statistics updated as
+    ``nn.BatchNorm2d`` does (unbiased variance). Two passes over the ``[pixels, C]`` view (mean, then the
+    centred squares): the channels-last ``native_batch_norm`` loses precision (≈ 1e-5 against float64, 20×
+    the NCHW path) and ``torch.var_mean`` is ~7× slower here."""
+    b, c, h, w = y.shape
+    m2 = _nhwc(y).reshape(-1, c)
+    mean = m2.mean(0)
+    d = m2 - mean
+    var = (d * d).mean(0)
+    invstd = torch.rsqrt(var + eps)
+    z = torch.addcmul(bias, d, invstd * weight).view(b, h, w, c).permute(0, 3, 1, 2)
+    n = m2.shape[0]
+    rm.mul_(1 - momentum).add_(mean, alpha=momentum)
+    rv.mul_(1 - momentum).add_(var * (n / max(n - 1, 1)), alpha=momentum)
+    return z, mean, invstd
+
+
+def _nhwc(t: torch.Tensor) -> torch.Tensor:
+    return t.permute(0, 2, 3, 1)
+
+
+def _prelu(t: torch.Tensor, slope: torch.Tensor) -> torch.Tensor:
+    return torch._prelu_kernel(t, slope.view(1, -1, 1, 1))
+
+
+def _prelu_backward(g: torch.Tensor, t: torch.Tensor, slope: torch.Tensor):
+    """Gradients of ``prelu(t, slope)``: w.r.t. ``t`` and (summed per channel) w.r.t. ``slope``."""
+    g_t, g_s = torch.ops.aten._prelu_kernel_backward(g, t, slope.view(1, -1, 1, 1))
+    return g_t, _ch_sum(g_s)
+
+
+def _pm1(u: torch.Tensor) -> torch.Tensor:
+    """sign(u) with sign(0) = +1, as float (the conv input the eager path saw)."""
+    return torch.where(u < 0, -1.0, 1.0)
+
+
+def _ch_sum(t: torch.Tensor) -> torch.Tensor:
+    return t.sum((0, 2, 3))
+
+
+class _BlockFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, spec: _Spec, bufs: list[torch.Tensor], x: torch.Tensor, *p: torch.Tensor):
+        c, co, s, n = spec.c, spec.co, spec.stride, spec.n
+        b1, w3, g1, be1, bi1, sl1, bo1, b2 = p[:8]
+        w1s, g2s, be2s = p[8 : 8 + n], p[8 + n : 8 + 2 * n], p[8 + 2 * n : 8 + 3 * n]
+        bi2, sl2, bo2 = p[8 + 3 * n :]
+        alpha3, alpha1, rm1, rv1, rm2, rv2 = bufs
+        xl = x.contiguous(memory_format=_CL)
+        bits1 = ops.sign_pack_direct(_nhwc(xl), b1.reshape(-1))
+        y3 = _xnor_conv(bits1, w3, alpha3, c, c, 3, s, 1)
+        z3, sm3, si3 = _bn_train(y3, g1, be1, rm1, rv1, spec.mom1, spec.eps1)
+        res = F.avg_pool2d(xl, 2) if s == 2 else xl
+        t1 = (z3 + res).add_(bi1)
+        h = _prelu(t1, sl1).add_(bo1)
+        bits2 = ops.sign_pack_direct(_nhwc(h.contiguous(memory_format=_CL)), b2.reshape(-1))
+        w1 = w1s[0] if n == 1 else torch.cat(w1s)
+        y1 = _xnor_conv(bits2, w1, alpha1, c, co, 1, 1, 0)
+        g2 = g2s[0] if n == 1 else torch.cat(g2s)
+        be2 = be2s[0] if n == 1 else torch.cat(be2s)
+        z1, sm1, si1 = _bn_train(y1, g2, be2, rm2, rv2, spec.mom2, spec.eps2)
+        t2 = (z1 + (h if n == 1 else torch.cat([h] * n, 1))).add_(bi2)
+        out = _prelu(t2, sl2).add_(bo2)
+        ctx.spec = spec
+        ctx.save_for_backward(xl, h, y3, sm3, si3, t1, y1, sm1, si1, t2, alpha3, alpha1, *p)
+        return out
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):
+        spec = ctx.spec
+        c, s, n = spec.c, spec.stride, spec.n
+        xl, h, y3, sm3, si3, t1, y1, sm1, si1, t2, alpha3, alpha1, *p = ctx.saved_tensors
+        b1, w3, g1, be1, bi1, sl1, bo1, b2 = p[:8]
+        w1s, g2s = p[8 : 8 + n], p[8 + n : 8 + 2 * n]
+        bi2, sl2, bo2 = p[8 + 3 * n :]
+        g = g.contiguous(memory_format=_CL)
+        # RPReLU 2: out = prelu(t2, sl2) + bo2
+        g_bo2 = _ch_sum(g)
+        g_t2, g_sl2 = _prelu_backward(g, t2, sl2)
+        g_bi2 = _ch_sum(g_t2)
+        # t2 = bn2(y1) + h (h repeated over the n halves)
+        g_h = g_t2 if n == 1 else g_t2[:, :c] + g_t2[:, c:]
+        g2 = g2s[0] if n == 1 else torch.cat(g2s)
+        g_y1, g_g2, g_be2 = torch.ops.aten.native_batch_norm_backward(
+            g_t2, y1, g2, None, None, sm1, si1, True, spec.eps2, [True, True, True]
+        )
+        # y1 = conv1x1(sign(h + b2), α1·sign(W1))
+        u2 = h + b2
+        a2 = _pm1(u2).contiguous(memory_format=_CL)
+        w1 = w1s[0] if n == 1 else torch.cat(w1s)
+        weff1 = (_pm1(w1) * alpha1.view(-1, 1, 1, 1)).contiguous(memory_format=_CL)
+        g_a2, g_weff1, _ = torch.ops.aten.convolution_backward(
+            g_y1.contiguous(memory_format=_CL), a2, weff1, None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1,
+            [True, True, False],
+        )  # fmt: skip
+        g_w1 = g_weff1 * (w1.abs() <= 1)
+        g_u2 = g_a2 * (2.0 - 2.0 * u2.abs()).clamp_(min=0.0)
+        g_b2 = _ch_sum(g_u2).view_as(b2)
+        g_h = g_h + g_u2
+        # RPReLU 1: h = prelu(t1, sl1) + bo1
+        g_bo1 = _ch_sum(g_h)
+        g_t1, g_sl1 = _prelu_backward(g_h, t1, sl1)
+        g_bi1 = _ch_sum(g_t1)
+        # t1 = bn1(y3) + pool(x)
+        g_y3, g_g1, g_be1 = torch.ops.aten.native_batch_norm_backward(
+            g_t1, y3, g1, None, None, sm3, si3, True, spec.eps1, [True, True, True]
+        )
+        u1 = xl + b1
+        a1 = _pm1(u1).contiguous(memory_format=_CL)
+        weff3 = (_pm1(w3) * alpha3.view(-1, 1, 1, 1)).contiguous(memory_format=_CL)
+        g_a1, g_weff3, _ = torch.ops.aten.convolution_backward(
+            g_y3.contiguous(memory_format=_CL), a1, weff3, None, [s, s], [1, 1], [1, 1], False, [0, 0], 1,
+            [True, True, False],
+        )  # fmt: skip
+        g_w3 = g_weff3 * (w3.abs() <= 1)
+        g_u1 = g_a1 * (2.0 - 2.0 * u1.abs()).clamp_(min=0.0)
+        g_b1 = _ch_sum(g_u1).view_as(b1)
+        g_res = g_t1 if s == 1 else torch.ops.aten.avg_pool2d_backward(
+            g_t1, xl, [2, 2], [2, 2], [0, 0], False, True, None
+        )  # fmt: skip
+        g_x = g_u1 + g_res
+        vec = lambda t, ref: t.view_as(ref)  # noqa: E731
+        grads = [g_b1, g_w3, g_g1, g_be1, vec(g_bi1, bi1), g_sl1, vec(g_bo1, bo1), g_b2]
+        grads += list(g_w1.split(c)) if n > 1 else [g_w1]
+        grads += list(g_g2.split(c)) if n > 1 else [g_g2]
+        grads += list(g_be2.split(c)) if n > 1 else [g_be2]
+        grads += [vec(g_bi2, bi2), g_sl2, vec(g_bo2, bo2)]
+        return None, None, g_x, *grads
+
+
+def block_forward(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``block(x)`` for a training-mode :class:`~ltbench.binary.reactnet.ReActBlock` as one autograd node
+    (call only where :func:`can_fuse` holds)."""
+    n = len(block.conv1x1)
+    bn1, bn2 = block.bn1, list(block.bn2)
+    if len({bn.eps for bn in bn2}) != 1 or len({bn.momentum for bn in bn2}) != 1:
+        raise ValueError("the fused block needs the same eps and momentum on its 1×1 BatchNorms")
+    spec = _Spec(
+        block.in_chans,
+        block.out_chans,
+        block.stride,
+        n,
+        bn1.eps,
+        bn2[0].eps,
+        _momentum(bn1),
+        0.0,
+    )
+    for bn in bn2:
+        spec.mom2 = _momentum(bn)
+    rm2 = bn2[0].running_mean if n == 1 else torch.cat([bn.running_mean for bn in bn2])
+    rv2 = bn2[0].running_var if n == 1 else torch.cat([bn.running_var for bn in bn2])
+    alpha1 = torch.cat([_alpha(cv) for cv in block.conv1x1])
+    bufs = [_alpha(block.conv3x3), alpha1, bn1.running_mean, bn1.running_var, rm2, rv2]
+    p = [block.rsign1.bias, block.conv3x3.weight, bn1.weight, bn1.bias, block.rprelu1.bias_in]
+    p += [block.rprelu1.prelu.weight, block.rprelu1.bias_out, block.rsign2.bias]
+    p += [cv.weight for cv in block.conv1x1] + [bn.weight for bn in bn2] + [bn.bias for bn in bn2]
+    p += [block.rprelu2.bias_in, block.rprelu2.prelu.weight, block.rprelu2.bias_out]
+    out = _BlockFn.apply(spec, bufs, x, *p)
+    if n > 1:  # the concatenated running statistics were updated in a copy: write them back
+        with torch.no_grad():
+            for i, bn in enumerate(bn2):
+                bn.running_mean.copy_(rm2[i * block.in_chans : (i + 1) * block.in_chans])
+                bn.running_var.copy_(rv2[i * block.in_chans : (i + 1) * block.in_chans])
+    return out

@@ -1,0 +1,141 @@
+"""The fused training block (ltbench.binary.fused) computes what the eager ReActNet-A block computes.
+
+Per block (every width pattern the tiny and full networks use: n = 1 / 2 pointwise convs, stride 1 / 2, maps
+down to 2×2, Cin = 8 … 128): outputs, the input gradient, every parameter's gradient and the BN running
+statistics equal the eager float path's to float tolerance. Whole network: the fused path is no further
+from float64 than a few times the eager float32 path's own rounding. Also: when the fused path is used
+(and when not), and that the switch restores the eager path.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ltbench.backbones import create_backbone
+from ltbench.binary import fused
+from ltbench.binary.kernels import cpu
+from ltbench.binary.reactnet import ReActBlock
+
+pytestmark = pytest.mark.skipif(not cpu.available(), reason="XNOR CPU kernel unavailable")
+
+
+def _randomize(m: torch.nn.Module, seed: int = 0) -> None:
+    g = torch.Generator().manual_seed(seed)
+    for n, p in m.named_parameters():
+        if "bias" in n:
+            p.data.copy_(torch.randn(p.shape, generator=g) * 0.1)
+        elif "prelu" in n:
+            p.data.copy_(torch.rand(p.shape, generator=g) * 0.3 + 0.1)
+        elif "conv" in n:
+            p.data.copy_(torch.randn(p.shape, generator=g) * 1e-3)
+        elif "bn" in n:  # BN weights
+            p.data.copy_(torch.rand(p.shape, generator=g) + 0.5)
+
+
+def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).detach().abs().max() / b.detach().abs().max().clamp_min(1e-30))
+
+
+@pytest.mark.parametrize(
+    "cin,cout,stride,hw,momentum",
+    [
+        (8, 16, 1, 8, 0.1),
+        (32, 32, 1, 8, 0.1),
+        (64, 128, 2, 8, 0.1),
+        (128, 128, 1, 4, None),
+        (128, 256, 2, 4, 0.1),
+    ],
+)
+def test_block_equals_eager(cin, cout, stride, hw, momentum):
+    torch.manual_seed(0)
+    ref = ReActBlock(cin, cout, stride).train()
+    _randomize(ref)
+    for bn in [ref.bn1, *ref.bn2]:
+        bn.momentum = momentum
+        bn.running_mean.normal_(0, 0.1)
+    ref.fused = False
+    fb = copy.deepcopy(ref)
+    fb.fused = True
+    x = torch.randn(16, cin, hw, hw)
+    xr, xf = x.clone().requires_grad_(), x.clone().requires_grad_()
+    assert fused.can_fuse(fb, xf) and not fused.can_fuse(ref, xr)
+    out_r, out_f = ref(xr), fb(xf)
+    assert out_f.shape == out_r.shape == (16, cout, hw // stride, hw // stride)
+    assert _rel(out_f, out_r) < 2e-6
+    w = torch.randn(out_r.shape, generator=torch.Generator().manual_seed(1))
+    (out_r * w).sum().backward()
+    (out_f * w).sum().backward()
+    assert _rel(xf.grad, xr.grad) < 2e-5
+    for (name, pr), (_, pf) in zip(ref.named_parameters(), fb.named_parameters(), strict=True):
+        assert pf.grad is not None and pf.grad.shape == pr.shape, name
+        assert _rel(pf.grad, pr.grad) < 5e-5, name
+    for (name, br), (_, bf) in zip(ref.named_buffers(), fb.named_buffers(), strict=True):
+        if br.dtype.is_floating_point:
+            torch.testing.assert_close(bf, br, rtol=1e-5, atol=1e-6, msg=name)
+        else:
+            assert torch.equal(bf, br), name  # num_batches_tracked counted once per call
+
+
+def test_network_outputs_and_gradients_match_eager_and_float64():
+    torch.manual_seed(0)
+    m = create_backbone("reactnet-a-tiny", 10, 1).train()
+    for n, p in m.named_parameters():  # the RSign / RPReLU shifts away from their zero init
+        if ".bias" in n and "bn" not in n and "classifier" not in n:
+            p.data.normal_(0, 0.1)
+    eager = copy.deepcopy(m)
+    assert fused.set_fused(eager, False) == 13
+    exact = copy.deepcopy(eager).double()
+    x, y = torch.randn(32, 1, 8, 8), torch.randint(0, 10, (32,))
+
+    def grads(model, xx):
+        model.zero_grad()
+        out = model(xx)
+        F.cross_entropy(out, y).backward()
+        return out.detach(), [p.grad for p in model.parameters()]
+
+    (of, gf), (oe, ge), (o64, g64) = grads(m, x), grads(eager, x), grads(exact, x.double())
+    assert _rel(of, oe) < 1e-5 and _rel(of, o64.float()) < 1e-5
+    for (name, _), a, b, c in zip(m.named_parameters(), gf, ge, g64, strict=True):
+        assert _rel(a, b) < 1e-3, name  # fused vs eager float32
+        assert _rel(a, c.float()) < 1e-3, name  # fused vs float64
+
+
+def test_fused_only_where_exact():
+    blk = ReActBlock(8, 16).train()
+    x = torch.randn(2, 8, 4, 4)
+    assert fused.can_fuse(blk, x)
+    assert not fused.can_fuse(blk, x.double())
+    with torch.no_grad():
+        assert not fused.can_fuse(blk, x)
+    assert not fused.can_fuse(blk.eval(), x)
+    step1 = ReActBlock(8, 16, binary_weights=False).train()
+    assert not fused.can_fuse(step1, x)
+    synced = torch.nn.SyncBatchNorm.convert_sync_batchnorm(ReActBlock(8, 16)).train()
+    assert not fused.can_fuse(synced, x)  # statistics across processes: the eager SyncBatchNorm runs
+    blk.fused = False
+    assert not fused.can_fuse(blk.train(), x)
+
+
+def test_eager_switch_runs_the_op_by_op_graph():
+    m = create_backbone("reactnet-a-tiny", 10, 1).train()
+    x = torch.randn(4, 1, 8, 8)
+    names = lambda out: {type(n).__name__ for n in _graph(out.grad_fn)}  # noqa: E731
+    assert "_BlockFnBackward" in names(m(x))
+    fused.set_fused(m, False)
+    assert "_BlockFnBackward" not in names(m(x)) and "_ApproxSignBackward" in names(m(x))
+
+
+def _graph(fn, seen=None):
+    seen = set() if seen is None else seen
+    stack = [fn]
+    while stack:
+        f = stack.pop()
+        if f is None or f in seen:
+            continue
+        seen.add(f)
+        stack.extend(nf for nf, _ in f.next_functions)
+    return seen
