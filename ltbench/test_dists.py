@@ -175,7 +175,7 @@ def read_sade_list(path: Path) -> list[tuple[str, int]]:
 
 
 def list_distributions(
-    folder: Path, prefix: str, test_keys: Sequence[str], test_labels: Sequence[int]
+    folder: Path, prefix: str, test_keys: Sequence[str], test_labels: Sequence[int], num_classes: int
 ) -> dict[str, Any]:
     """SADE's published ``<prefix>_<name>.txt`` files under ``folder``, as indices into the test split.
 
@@ -183,7 +183,7 @@ def list_distributions(
     (ImageNet-LT: ``test_all_imagenet.py`` evaluates its 50-per-class test list). Every listed path must be a
     test image of the build with the same label."""
     labels = np.asarray(test_labels, dtype=np.int64)
-    C = int(labels.max()) + 1 if len(labels) else 0
+    C = num_classes
     row_of = {k: i for i, k in enumerate(test_keys)}
     found = sorted(Path(folder).glob(f"{prefix}_*.txt"))
     dists: dict[str, Any] = {}
@@ -214,7 +214,7 @@ def list_distributions(
             "origin": "none",
             "distributions": {},
             "skipped": {},
-            "note": f"no {prefix}_*.txt in {folder}",
+            "note": f"no SADE list ({prefix}_forwardR.txt, ...) in {folder}",
         }
     if "uniform" not in dists:
         dists["uniform"] = _entry("uniform", 1, labels, list(range(len(labels))), C)
@@ -245,7 +245,9 @@ def for_build(
 
         module, prefix = SADE_LISTS[source]
         folder = importlib.import_module(f"ltbench.builders.sources.{module}").FOLDER
-        return list_distributions(Path(source_dir) / folder, prefix, test_keys, test_labels)
+        return list_distributions(
+            Path(source_dir) / folder, prefix, test_keys, test_labels, len(train_counts)
+        )
     return formula_distributions(test_labels, train_counts, order=order)
 
 

@@ -107,7 +107,7 @@ def test_sade_list_files_become_indices(tmp_path):
     _write(tmp_path / "ImageNet_LT_forward2.txt", [(keys[0], 0), (keys[1], 0), (keys[4], 1), (keys[8], 2)])
     _write(tmp_path / "ImageNet_LT_backward2.txt", [(keys[11], 2), (keys[10], 2), (keys[5], 1), (keys[3], 0)])
     (tmp_path / "ImageNet_LT_train.txt").write_text("ignored 0\n")
-    block = td.list_distributions(tmp_path, "ImageNet_LT", keys, labels)
+    block = td.list_distributions(tmp_path, "ImageNet_LT", keys, labels, 3)
     d = block["distributions"]
     assert list(d) == ["forward2", "uniform", "backward2"]
     assert d["forward2"]["indices"] == [0, 1, 4, 8] and d["forward2"]["class_counts"] == [2, 1, 1]
@@ -115,10 +115,10 @@ def test_sade_list_files_become_indices(tmp_path):
     assert d["uniform"]["num_rows"] == 12 and "whole test split" in block["files"]["uniform"]
     _write(tmp_path / "ImageNet_LT_forward5.txt", [("val/n9/missing.JPEG", 0)])
     with pytest.raises(LTBenchError, match="not in this build's test split"):
-        td.list_distributions(tmp_path, "ImageNet_LT", keys, labels)
+        td.list_distributions(tmp_path, "ImageNet_LT", keys, labels, 3)
     _write(tmp_path / "ImageNet_LT_forward5.txt", [(keys[0], 2)])
     with pytest.raises(LTBenchError, match="has label 2, the test split has 0"):
-        td.list_distributions(tmp_path, "ImageNet_LT", keys, labels)
+        td.list_distributions(tmp_path, "ImageNet_LT", keys, labels, 3)
 
 
 def test_digits_build_records_distributions_in_manifest_and_card(digits_data):
@@ -157,3 +157,30 @@ def test_run_rejects_an_unsupported_distribution_before_training(digits_data, tm
     with pytest.raises(LTBenchError, match="forward50 is not available"):
         run_one("ce", "digits-lt10", data_root=digits_data, results=tmp_path, test_dist="forward50")
     assert not list(tmp_path.rglob("*.json")) and not (tmp_path / ".runs").exists()
+
+
+def test_imagenet_lt_build_imports_sades_lists(tmp_path):
+    import source_fixtures as fx
+    from ltbench.builders.build import build
+
+    from ltbench.registry import DATASETS
+
+    base = tmp_path / "src" / "ImageNet_LT"
+    lists = fx.imagenet_lt_lists({"train": [130, 40, 7], "val": [2, 2, 2], "test": [5, 5, 5]})
+    fx.write_list_set(base, lists)
+    test = lists["ImageNet_LT_test.txt"]  # 5 per class, class-major: rows 0-4 class 0, 5-9 class 1, ...
+    spec = DATASETS.get("imagenet-lt")
+    plain = build(spec, None, tmp_path / "plain", source_dir=tmp_path / "src")
+    block = json.loads((plain / "manifest.json").read_text())["test_distributions"]
+    assert block["origin"] == "none" and "no SADE list" in block["note"]  # OLTR's lists only
+    _write(base / "ImageNet_LT_forward2.txt", [test[i] for i in (0, 1, 2, 3, 5, 6, 10)])
+    _write(base / "ImageNet_LT_backward2.txt", [test[i] for i in (0, 5, 6, 10, 11, 12, 13)])
+    d = build(spec, None, tmp_path / "out", source_dir=tmp_path / "src")
+    block = json.loads((d / "manifest.json").read_text())["test_distributions"]
+    dist = block["distributions"]
+    assert block["origin"] == "sade-lists" and list(dist) == ["forward2", "uniform", "backward2"]
+    assert dist["forward2"]["class_counts"][:3] == [4, 2, 1] and dist["forward2"]["num_rows"] == 7
+    assert dist["backward2"]["class_counts"][:3] == [1, 2, 4]
+    assert dist["uniform"]["num_rows"] == 15
+    stored = json.loads((d / "manifest.json").read_text())["splits"]["test"]["source_keys"]
+    assert [stored[i] for i in dist["forward2"]["indices"]] == [test[i][0] for i in (0, 1, 2, 3, 5, 6, 10)]
