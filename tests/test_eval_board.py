@@ -61,9 +61,9 @@ def test_test_agnostic_table_rows_are_methods_columns_are_distributions_in_sades
 def test_cost_columns_and_overlap_flag_in_the_dataset_table():
     board = _board()
     t = dataset_table(board, "cub200-lt10")
-    assert t.columns[-5:-2] == ["params (M)", "OPs (1e8)", "CPU latency (ms, threads)"]
+    assert t.columns[-5:-2] == ["params (M)", "OPs (M)", "CPU latency (ms, threads)"]
     ce = next(e for e in board.entries["cub200-lt10"] if e.row == "ce")
-    assert cost_cells(ce) == ["2.5", "1.2", "3.5 (4t, packed)"]  # median of 3.0 and 4.0 ms
+    assert cost_cells(ce) == ["2.5", "120", "3.5 (4t, packed)"]  # median of 3.0 and 4.0 ms
     candle = next(e for e in board.entries["cub200-lt10"] if e.row == "candle")
     assert "teacher saw test images: resnet152 (imagenet-1k)" in flags(candle) and "teacher saw" not in flags(
         ce

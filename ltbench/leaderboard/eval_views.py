@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from ltbench.leaderboard.model import Board, Entry, Stat, Table
 from ltbench.test_dists import NAMES
 
-COST_TITLES = ["params (M)", "OPs (1e8)", "CPU latency (ms, threads)"]
+COST_TITLES = ["params (M)", "OPs (M)", "CPU latency (ms, threads)"]
 AGNOSTIC_METRIC = "top1"  # SADE reports top-1 on each test distribution (test_all_cifar.py eval_acc_mic_top1)
 
 
@@ -74,7 +74,7 @@ def _median(vals: Sequence[float]) -> float | None:
 
 
 def cost_cells(e: Entry) -> list[str]:
-    """params (millions), OPs (1e8) and median CPU latency over the entry's seeds (with its thread counts)."""
+    """params and OPs (millions) and median CPU latency over the entry's seeds (with its thread counts)."""
     costs = [r.extras["cost"] for r in e.runs if r.extras.get("cost")]
     if not costs:
         return ["—"] * len(COST_TITLES)
@@ -83,12 +83,12 @@ def cost_cells(e: Entry) -> list[str]:
     threads = sorted({int(c["threads"]) for c in costs})
     paths = sorted({str(c.get("path", "?")) for c in costs})
     lat_text = f"{lat:.3g} ({'/'.join(map(str, threads))}t, {'/'.join(paths)})"
-    return [f"{params / 1e6:.3g}", f"{ops / 1e8:.3g}", lat_text]
+    return [f"{params / 1e6:.3g}", f"{ops / 1e6:.3g}", lat_text]
 
 
 COST_NOTE = (
-    "Cost: parameters (millions); OPs = binary MACs / 64 + FP MACs per image (1e8); CPU latency = median over "
-    "seeds of each run's median of 20 batch-1 predictions on its own machine, with torch's thread count (t) and "
+    "Cost: parameters (millions); OPs = binary MACs / 64 + FP MACs per image (millions); CPU latency = median over "
+    "seeds of each run's median of repeated batch-1 predictions on its own machine, with torch's thread count (t) and "
     "the inference path (packed XNOR kernels or float)."
 )
 
