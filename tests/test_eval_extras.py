@@ -142,3 +142,24 @@ def test_teacher_reference_row_from_calibration_records():
     ref = teacher_reference(rec)
     assert ref["encoder"] == "digits" and ref["metrics"]["avg"] == 0.9 and ref["metrics"]["tail"] == 0.8
     assert teacher_reference({"teacher_calibration": None}) is None and teacher_reference({}) is None
+
+
+@pytest.mark.parametrize(
+    ("source", "write", "cite"),
+    [("cub200", "write_cub200", "cub_200_2011"), ("dogs", "write_dogs", "Khosla")],
+)
+def test_built_cards_carry_the_overlap_note(tmp_path, source, write, cite):
+    import source_fixtures as fx
+    from ltbench.builders.build import build
+
+    from ltbench.registry import DATASETS
+
+    getattr(fx, write)(tmp_path / "src", [6, 5, 4], [3, 3, 3])
+    d = build(DATASETS.get(source), 10, tmp_path / "out", source_dir=tmp_path / "src")
+    card = (d / "README.md").read_text()
+    assert "## Teacher overlap" in card and cite in card
+    assert "resnet152" in card and "efficientnetv2-m-in21k" in card
+
+
+def test_digits_card_has_no_overlap_note(digits_data):
+    assert "Teacher overlap" not in (digits_data / "digits-lt10" / "README.md").read_text()
