@@ -52,7 +52,7 @@ from torch.utils.data import DataLoader
 from ltbench import distributed as dist
 from ltbench.data import ImageSplit, num_workers
 from ltbench.errors import LTBenchError
-from ltbench.method import Method, Task
+from ltbench.method import BNPolicy, Method, Optimizer, SamplerName, Schedule, Task
 from ltbench.registry import METHODS
 from ltbench.samplers import make_sampler
 from ltbench.stage_records import add_stage
@@ -60,10 +60,6 @@ from ltbench.trainer import Trainer
 from ltbench.transforms import train_transform
 
 from .decoupling import (
-    BINARY_CLS,
-    BINARY_STAGE1,
-    DIGITS_CLS,
-    DIGITS_STAGE1,
     ClassifierStageConfig,
     check_bn,
     classifier_stage_config,
@@ -82,19 +78,19 @@ class BALMSConfig(ClassifierStageConfig):
     iterations: int = 13000  # stage-1 length in optimiser steps (0: use epochs)
     warmup_iterations: int = 800
     batch_size: int = 512
-    optimizer: str = "sgd"
+    optimizer: Optimizer = "sgd"
     lr: float = 0.1
     weight_decay: float = 5e-4
-    schedule: str = "cosine"
+    schedule: Schedule = "cosine"
     cls_iterations: int = 2000  # stage-2 length in steps (0: use cls_epochs)
     cls_epochs: int = 20
     cls_batch_size: int = 512
-    cls_optimizer: str = "sgd"
+    cls_optimizer: Optimizer = "sgd"
     cls_lr: float = 0.1
     cls_weight_decay: float = 5e-4
-    cls_schedule: str = "cosine"
-    cls_sampler: str = "instance"  # used only without the meta sampler
-    cls_bn: str = "train"
+    cls_schedule: Schedule = "cosine"
+    cls_sampler: SamplerName = "instance"  # used only without the meta sampler
+    cls_bn: BNPolicy = "train"
     cls_meta_sampler: bool = True
     meta_lr: float = 0.01
     meta_batch_size: int = 0  # 0: cls_batch_size
@@ -291,38 +287,9 @@ class _Endless:
                 self.epoch, self.it = self.epoch + 1, None
 
 
-DIGITS = {**DIGITS_STAGE1, **DIGITS_CLS, "iterations": 0, "warmup_iterations": 0, "cls_iterations": 0}
-
-
 @METHODS.register("balms")
 class BALMS(Method):
     Config = BALMSConfig
-    recipes = {
-        "official": {},
-        "official/large": {  # ImageNet-LT ResNet-10 (feat_uniform_resnet10.yaml, balms_resnet10.yaml)
-            "iterations": 0,
-            "warmup_iterations": 0,
-            "epochs": 90,
-            "lr": 0.2,
-            "cls_iterations": 0,
-            "cls_epochs": 20,
-            "cls_lr": 0.5,
-            "meta_batch_size": 1024,
-            "meta_init_pow": 0.1,
-            "meta_lr": 0.001,
-        },
-        "official/digits": {**DIGITS},
-        "binary": {
-            **BINARY_STAGE1,
-            **BINARY_CLS,
-            "iterations": 0,
-            "warmup_iterations": 0,
-            "cls_iterations": 0,
-            "cls_epochs": 20,
-        },
-        "binary/large": {"meta_batch_size": 1024, "meta_init_pow": 0.1, "meta_lr": 0.001},
-        "binary/digits": {**DIGITS},
-    }
     stages = "1: joint CE · 2: frozen backbone, re-initialised classifier, balanced softmax + meta sampler"
     sampler = "instance → meta sampler (Gumbel, learnt per-class rates; class-aware meta set)"
     test_time = "raw logits"

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -44,7 +43,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ltbench.errors import LTBenchError
-from ltbench.method import BINARY_PROTOCOL, DIGITS_RECIPE, Method, Task, TrainConfig
+from ltbench.method import BNPolicy, Method, Optimizer, SamplerName, Schedule, Task, TrainConfig
 from ltbench.registry import METHODS
 from ltbench.stage_records import add_stage, set_selection
 from ltbench.trainer import Trainer
@@ -54,30 +53,6 @@ from .losses import mixup_batch, mixup_loss
 
 BN_POLICIES = ("train", "eval")
 TAU_GRID = (0.0, 2.0, 21)  # np.linspace(0, 2, 21), as tau_norm.py
-
-BINARY_STAGE1 = BINARY_PROTOCOL
-BINARY_CLS = {"cls_optimizer": "adam", "cls_lr": 0.01, "cls_weight_decay": 0.0, "cls_schedule": "cosine"}
-BINARY_CLS["cls_batch_size"] = 256
-CIFAR_CE_STAGE1 = {  # LDAM-DRW's CIFAR recipe, as baselines/ce.py
-    "epochs": 200,
-    "batch_size": 128,
-    "optimizer": "sgd",
-    "lr": 0.1,
-    "weight_decay": 2e-4,
-    "warmup_epochs": 5,
-    "schedule": "multistep",
-    "milestones": (160, 180),
-    "gamma": 0.01,
-}
-DIGITS_STAGE1 = DIGITS_RECIPE  # short digits runs
-DIGITS_CLS = {
-    "cls_epochs": 10,
-    "cls_batch_size": 64,
-    "cls_optimizer": "adam",
-    "cls_lr": 0.005,
-    "cls_weight_decay": 0.0,
-    "cls_schedule": "cosine",
-}
 
 
 @dataclass
@@ -89,23 +64,23 @@ class ClassifierStageConfig(TrainConfig):
 
     epochs: int = 90
     batch_size: int = 512
-    optimizer: str = "sgd"
+    optimizer: Optimizer = "sgd"
     lr: float = 0.2
     weight_decay: float = 5e-4
-    schedule: str = "cosine"
+    schedule: Schedule = "cosine"
     cls_epochs: int = 10
     cls_batch_size: int = 512
-    cls_optimizer: str = "sgd"
+    cls_optimizer: Optimizer = "sgd"
     cls_lr: float = 0.2
     cls_weight_decay: float = 5e-4
-    cls_schedule: str = "cosine"
-    cls_sampler: str = "class_aware"
+    cls_schedule: Schedule = "cosine"
+    cls_sampler: SamplerName = "class_aware"
     cls_augment: bool = True
 
 
 @dataclass
 class DecouplingConfig(ClassifierStageConfig):
-    cls_bn: str = "train"  # train: BN statistics re-estimated (official .train()) | eval: frozen
+    cls_bn: BNPolicy = "train"  # train: BN statistics re-estimated (official .train()) | eval: frozen
 
 
 @dataclass
@@ -117,10 +92,10 @@ class LWSConfig(DecouplingConfig):
 class TauNormConfig(TrainConfig):
     epochs: int = 90
     batch_size: int = 512
-    optimizer: str = "sgd"
+    optimizer: Optimizer = "sgd"
     lr: float = 0.2
     weight_decay: float = 5e-4
-    schedule: str = "cosine"
+    schedule: Schedule = "cosine"
     tau_val_split: str = "val"  # split to choose τ on, when the dataset has it
     tau: float | None = None  # a number: fixed τ, no selection; None: chosen on tau_val_split, else on test
 
@@ -257,24 +232,12 @@ def tau_search(
 class _Stage1Method(Method):
     stages = ""
 
-    @staticmethod
-    def _recipes(cls_extra: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
-        extra = cls_extra or {}
-        return {
-            "official": {},
-            "official/small": {**CIFAR_CE_STAGE1},
-            "official/digits": {**DIGITS_STAGE1, **DIGITS_CLS, **extra.get("digits", {})},
-            "binary": {**BINARY_STAGE1, **BINARY_CLS},
-            "binary/digits": {**DIGITS_STAGE1, **DIGITS_CLS, **extra.get("digits", {})},
-        }
-
 
 @METHODS.register("crt")
 class CRT(_Stage1Method):
     """Classifier re-training: stage-1 CE, then a re-initialised classifier on the frozen backbone."""
 
     Config = DecouplingConfig
-    recipes = _Stage1Method._recipes()
     stages = "1: joint CE · 2: frozen backbone, re-initialised linear classifier, CE (10 ep)"
     sampler = "instance → class-aware (4/class)"
     test_time = "raw logits"
@@ -302,7 +265,6 @@ class LWS(_Stage1Method):
     """Learnable weight scaling: stage-1 CE, then per-class scales of the frozen stage-1 classifier."""
 
     Config = LWSConfig
-    recipes = _Stage1Method._recipes({"digits": {"cls_epochs": 5}})
     stages = "1: joint CE · 2: frozen backbone and fc, learn per-class scales s on s⊙(Wx+b) (5 ep)"
     sampler = "instance → class-aware (4/class)"
     test_time = "raw logits of s⊙(Wx+b)"
@@ -338,13 +300,6 @@ class TauNorm(Method):
     """τ-normalisation: stage-1 CE, then w_c/‖w_c‖^τ without bias, τ chosen on a validation split."""
 
     Config = TauNormConfig
-    recipes = {
-        "official": {},
-        "official/small": {**CIFAR_CE_STAGE1},
-        "official/digits": {**DIGITS_STAGE1},
-        "binary": {**BINARY_STAGE1},
-        "binary/digits": {**DIGITS_STAGE1},
-    }
     stages = "1: joint CE · post hoc: τ-normalised classifier, τ ∈ linspace(0,2,21) chosen on val"
     sampler = "instance"
     test_time = "x·(w_c/‖w_c‖^τ)ᵀ, bias dropped"

@@ -37,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -44,7 +45,7 @@ from torch import nn
 
 from ltbench.config import parse_sets, to_dict
 from ltbench.errors import LTBenchError
-from ltbench.method import BINARY_PROTOCOL, DIGITS_RECIPE, Method, Task, TrainConfig
+from ltbench.method import Method, Task, TrainConfig
 from ltbench.method_teacher import FittedTeacher, fit_teacher
 from ltbench.registry import METHODS
 from ltbench.stage_records import add_stage
@@ -79,7 +80,7 @@ def dive_loss(
 
 @dataclass
 class DiVEConfig(TrainConfig):
-    teacher: str = "balms"  # balms | bsce | candle
+    teacher: Literal["balms", "bsce", "candle"] = "balms"
     temperature: float = 3.0
     power: float = 0.5
     alpha: float = 0.5
@@ -88,36 +89,12 @@ class DiVEConfig(TrainConfig):
 
 @dataclass
 class DiVEStarConfig(DiVEConfig):
-    teacher: str = "candle"
-
-
-DIGITS = DIGITS_RECIPE
-RECIPES = {
-    "official": {
-        "optimizer": "sgd",
-        "lr": 0.1,
-        "momentum": 0.9,
-        "weight_decay": 2e-4,
-        "batch_size": 128,
-        "epochs": 200,
-        "warmup_epochs": 5,
-        "schedule": "multistep",
-        "milestones": (120, 160),
-        "gamma": 0.01,
-    },
-    "official/digits": DIGITS,
-    "binary": BINARY_PROTOCOL,
-    # reactnet-a-tiny: teacher + student in about CE's 30-epoch time
-    # reactnet-a-tiny: the student takes CE's digits recipe (30 epochs, lr 0.002; 15 epochs at lr 0.005 left
-    # dive_star at 31% avg with a 98% teacher), the BALMS teacher a shortened one
-    "binary/digits": {**DIGITS, "lr": 0.002, "teacher_set": ("epochs=15", "cls_epochs=5")},
-}
+    teacher: Literal["balms", "bsce", "candle"] = "candle"
 
 
 @METHODS.register("dive")
 class DiVE(Method):
     Config = DiVEConfig
-    recipes = RECIPES
     stages = (
         "1: BSCE teacher (BALMS's model); 2: student (1−α)·BSCE + α·τ²·KL to the power-normalised teacher"
     )

@@ -38,13 +38,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ltbench.errors import LTBenchError
-from ltbench.method import BINARY_PROTOCOL, DIGITS_RECIPE, Method, Task, TrainConfig
+from ltbench.method import Method, Task, TrainConfig
 from ltbench.registry import METHODS
 from ltbench.stage_records import add_stage
 from ltbench.trainer import Trainer
@@ -140,8 +141,8 @@ def init_sigmoid_bias(classifier: nn.Module, num_classes: int) -> None:
 
 @dataclass
 class LDAMConfig(TrainConfig):
-    loss: str = "ldam"  # ldam | ce | focal (softmax, LDAM-DRW) | sigmoid_focal (Cui et al.)
-    rule: str = "drw"  # none | reweight | drw
+    loss: Literal["ldam", "ce", "focal", "sigmoid_focal"] = "ldam"  # focal: LDAM-DRW's softmax; sigmoid: Cui
+    rule: Literal["none", "reweight", "drw"] = "drw"
     max_m: float = 0.5
     scale: float = 30.0
     beta: float = 0.9999
@@ -149,27 +150,9 @@ class LDAMConfig(TrainConfig):
     focal_gamma: float = 1.0
 
 
-OFFICIAL = {
-    "optimizer": "sgd",
-    "lr": 0.1,
-    "momentum": 0.9,
-    "weight_decay": 2e-4,
-    "batch_size": 128,
-    "epochs": 200,
-    "warmup_epochs": 5,
-    "schedule": "multistep",
-    "milestones": (161, 181),
-    "gamma": 0.01,
-    "drw_epoch": 160,
-}
-BINARY = {**BINARY_PROTOCOL, "drw_epoch": 320}
-DIGITS = {**DIGITS_RECIPE, "drw_epoch": 24}
-
-
 @METHODS.register("ldam_drw")
 class LDAMDRW(Method):
     Config = LDAMConfig
-    recipes = {"official": OFFICIAL, "official/digits": DIGITS, "binary": BINARY, "binary/digits": DIGITS}
     stages = "1: LDAM (margins ∝ n^-1/4, s=30, cosine classifier); CB re-weighting (β=0.9999) from epoch 160"
     sampler = "instance"
     test_time = "raw logits (s·cos)"
@@ -217,8 +200,8 @@ class LDAMDRW(Method):
 
 @dataclass
 class CBFocalConfig(LDAMConfig):
-    loss: str = "focal"
-    rule: str = "reweight"
+    loss: Literal["ldam", "ce", "focal", "sigmoid_focal"] = "focal"
+    rule: Literal["none", "reweight", "drw"] = "reweight"
 
 
 @METHODS.register("cb_focal")
@@ -233,8 +216,8 @@ class CBFocal(LDAMDRW):
 
 @dataclass
 class CBFocalCuiConfig(LDAMConfig):
-    loss: str = "sigmoid_focal"
-    rule: str = "reweight"
+    loss: Literal["ldam", "ce", "focal", "sigmoid_focal"] = "sigmoid_focal"
+    rule: Literal["none", "reweight", "drw"] = "reweight"
 
 
 @METHODS.register("cb_focal_cui")

@@ -2,6 +2,8 @@
 
 - Balanced softmax / logit adjustment (BALMS, PaCo centres, TADE experts, DiVE): CE(z + τ·log π, y),
   π_c = n_c / N. Training only: evaluation uses raw logits.
+- Label-aware smoothing and soft-target distillation live in :mod:`ltbench.losses` (shared with
+  ``ltbench.candle``, so neither part imports the other) and are re-exported here.
 - Label-aware smoothing (MiSLAS stage 2, CANDLE calibration): per-class ε_y between ε_head and ε_tail by
   the concave (sin) rule; loss = (1−ε_y)(−log p_y) + ε_y · mean_k(−log p_k) — the ε mass covers all K classes.
 - Soft-target distillation (ReActNet, DiVE, CANDLE): KL(p_T ‖ p_S) with temperature, batch mean.
@@ -12,12 +14,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from ltbench.losses import kd_kl, las_epsilons, las_loss  # noqa: F401  (shared with candle; defined in core)
 
 
 def log_prior(counts: Sequence[int], device=None, eps: float = 0.0) -> torch.Tensor:
@@ -35,46 +38,6 @@ def balanced_softmax_loss(
 ) -> torch.Tensor:
     """Balanced Softmax (Ren et al. 2020) = logit-adjusted CE: CE(z + τ·log π, y)."""
     return F.cross_entropy(logits + tau * log_prior(counts, logits.device), targets, reduction=reduction)
-
-
-def las_epsilons(
-    counts: Sequence[int], eps_head: float, eps_tail: float, kind: str = "concave"
-) -> torch.Tensor:
-    """MiSLAS's per-class smoothing ε_c from train counts (``concave`` default; ``linear``, ``convex``)."""
-    n = torch.as_tensor(list(counts), dtype=torch.float64)
-    n_min, n_max = n.min(), n.max()
-    r = (n - n_min) / (n_max - n_min) if n_max > n_min else torch.ones_like(n)
-    if kind == "concave":
-        f = torch.sin(r * math.pi / 2)
-    elif kind == "linear":
-        f = r
-    elif kind == "convex":
-        f = 1 - torch.cos(r * math.pi / 2)
-    else:
-        raise ValueError(f"unknown LAS kind {kind!r}")
-    return (eps_tail + (eps_head - eps_tail) * f).float()
-
-
-def las_loss(logits: torch.Tensor, targets: torch.Tensor, epsilons: torch.Tensor) -> torch.Tensor:
-    """Label-aware smoothing CE with per-class ε (``las_epsilons``), batch mean."""
-    logp = F.log_softmax(logits, dim=1)
-    eps = epsilons.to(logits.device)[targets]
-    nll = -logp.gather(1, targets[:, None]).squeeze(1)
-    smooth = -logp.mean(dim=1)
-    return ((1 - eps) * nll + eps * smooth).mean()
-
-
-def kd_kl(
-    student_logits: torch.Tensor,
-    teacher_logits: torch.Tensor,
-    temperature: float = 1.0,
-    reduction: str = "batchmean",
-) -> torch.Tensor:
-    """KL(softmax(t/T) ‖ softmax(s/T)); teacher detached. ``reduction='none'`` gives one value per sample."""
-    log_ps = F.log_softmax(student_logits / temperature, dim=1)
-    pt = F.softmax(teacher_logits.detach() / temperature, dim=1)
-    kl = F.kl_div(log_ps, pt, reduction="none").sum(1)
-    return kl.mean() if reduction == "batchmean" else kl
 
 
 def mixup_batch(

@@ -14,32 +14,29 @@ LabelAwareSmoothing, LearnableWeightScaling), ``config/{cifar10,cifar100,imagene
   classifier group at lr × ``lr_factor``, the LWS group at the full lr.
 - **Test**: s ⊙ classifier(f(x)) with the shifted BN statistics — the model's plain forward.
 
-``eps_head``/``eps_tail``/``shift_bn``/``lr_factor`` left at ``None`` come from :data:`MISLAS_TABLE` by dataset
-(source name and IR); a dataset outside the table takes the nearest entry of its family (small sets with ≤ 10
-classes: CIFAR-10's row at the nearest IR; other small sets: CIFAR-100's; large sets: ImageNet-LT's) — the
-resolution is written to ``task.records['mislas']``. Choices: the official stage-2 epoch is ⌈N/B⌉+1 steps, the
+``eps_head``/``eps_tail`` left at ``None`` come from the one ε table (:func:`ltbench.recipes.las_epsilon`, the
+CANDLE authors' per-dataset values), ``shift_bn``/``lr_factor`` from :data:`ltbench.recipes.MISLAS_STAGE2`, by
+source name and IR; a dataset outside a table takes its family's stand-in (small sets with ≤ 10 classes:
+CIFAR-10's row at the nearest IR; other small sets: CIFAR-100's; large sets: ImageNet-LT's) — the resolution is
+written to ``task.records['mislas']``. Choices: the official stage-2 epoch is ⌈N/B⌉+1 steps, the
 shared class-aware sampler gives ⌊N/B⌋; cosine is per step here, per epoch there; the official stage 2
 reloads stage 1's best-val checkpoint, here the last one. The CANDLE paper's summary says "CutMix"; the official
-code uses mixup, followed here. ``binary`` = the CANDLE protocol (Adam, no wd, cosine, lr 0.01, 400 stage-1
-epochs, bs 256), stage 2 under Adam with the table's ε/shift_bn/lr_factor.
+code uses mixup, followed here. ``binary`` = the same schedules under Adam, lr 0.01, no weight decay
+(``equal-budget``: CANDLE's 400 epochs of batch 256).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from torch import nn
 
-from ltbench.method import Method, Task
+from ltbench.method import Method, Optimizer, SamplerName, Schedule, Task
+from ltbench.recipes import mislas_settings
 from ltbench.registry import METHODS
 
 from .decoupling import (
-    BINARY_CLS,
-    BINARY_STAGE1,
-    DIGITS_CLS,
-    DIGITS_STAGE1,
     ClassifierStageConfig,
     classifier_stage_config,
     train_classifier,
@@ -48,43 +45,7 @@ from .decoupling import (
 from .heads import ScaledLinear
 from .losses import las_epsilons, las_loss
 
-# (eps_head, eps_tail, shift_bn, lr_factor) from config/*/*_stage2_mislas.yaml; CIFAR keyed by IR.
-MISLAS_TABLE: dict[str, Any] = {
-    "cifar10": {100: (0.3, 0.0, False, 0.5), 50: (0.2, 0.0, False, 0.2), 10: (0.1, 0.0, False, 0.2)},
-    "cifar100": {100: (0.4, 0.1, True, 0.2), 50: (0.3, 0.0, True, 0.1), 10: (0.2, 0.0, True, 0.1)},
-    "imagenetlt": (0.3, 0.0, True, 0.05),
-    "placeslt": (0.4, 0.1, True, 0.05),
-    "inat": (0.3, 0.0, True, 0.05),
-}
 FIELDS = ("eps_head", "eps_tail", "shift_bn", "lr_factor")
-
-
-def _key(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.lower())
-
-
-def _nearest_ir(rows: dict[int, tuple], ir: float | None) -> tuple[int, tuple]:
-    ir = ir or 100
-    best = min(rows, key=lambda r: (abs(r - ir), -r))
-    return best, rows[best]
-
-
-def mislas_settings(source: str, ir: float | None, family: str, num_classes: int) -> tuple[tuple, str]:
-    """(ε_head, ε_tail, shift_bn, lr_factor) for a dataset, and where they came from."""
-    key = _key(source)
-    for name in ("cifar100", "cifar10", "imagenetlt", "placeslt", "inat"):
-        if key.startswith(name) or (name == "inat" and key.startswith("inaturalist")):
-            row = MISLAS_TABLE[name]
-            if isinstance(row, dict):
-                r, vals = _nearest_ir(row, ir)
-                exact = "" if ir == r else f" (nearest to IR {ir:g})"
-                return vals, f"{name} IR{r}{exact}"
-            return row, name
-    if family == "large":
-        return MISLAS_TABLE["imagenetlt"], f"imagenetlt (family default for {source})"
-    name = "cifar10" if num_classes <= 10 else "cifar100"
-    r, vals = _nearest_ir(MISLAS_TABLE[name], ir)
-    return vals, f"{name} IR{r} (family default for {source} at IR {ir})"
 
 
 @dataclass
@@ -93,52 +54,31 @@ class MiSLASConfig(ClassifierStageConfig):
 
     epochs: int = 200
     batch_size: int = 128
-    optimizer: str = "sgd"
+    optimizer: Optimizer = "sgd"
     lr: float = 0.1
     weight_decay: float = 2e-4
-    schedule: str = "multistep"
+    schedule: Schedule = "multistep"
     warmup_epochs: float = 5.0
     milestones: tuple[int, ...] = (160, 180)
     gamma: float = 0.1
     mixup_alpha: float = 1.0
     cls_epochs: int = 10
     cls_batch_size: int = 128
-    cls_optimizer: str = "sgd"
+    cls_optimizer: Optimizer = "sgd"
     cls_lr: float = 0.1
     cls_weight_decay: float = 2e-4
-    cls_schedule: str = "cosine"
-    cls_sampler: str = "class_aware"
-    eps_head: float | None = None  # None: from MISLAS_TABLE
+    cls_schedule: Schedule = "cosine"
+    cls_sampler: SamplerName = "class_aware"
+    eps_head: float | None = None  # None: from ltbench.recipes.las_epsilon
     eps_tail: float | None = None
     shift_bn: bool | None = None
     lr_factor: float | None = None
-    las_kind: str = "concave"
-
-
-DIGITS = {**DIGITS_STAGE1, **DIGITS_CLS}
+    las_kind: Literal["concave", "linear", "convex"] = "concave"
 
 
 @METHODS.register("mislas")
 class MiSLAS(Method):
     Config = MiSLASConfig
-    recipes = {
-        "official": {},
-        "official/large": {  # ImageNet-LT ResNet-50
-            "mixup_alpha": 0.2,
-            "epochs": 180,
-            "batch_size": 256,
-            "weight_decay": 5e-4,
-            "schedule": "cosine",
-            "warmup_epochs": 0.0,
-            "milestones": (),
-            "cls_batch_size": 256,
-            "cls_weight_decay": 5e-4,
-        },
-        "official/digits": {**DIGITS},
-        "binary": {**BINARY_STAGE1, **BINARY_CLS},
-        "binary/large": {"mixup_alpha": 0.2},
-        "binary/digits": {**DIGITS},
-    }
     stages = (
         "1: mixup CE · 2: frozen backbone (BN stats shifted if shift_bn), stage-1 classifier continued "
         "+ LWS, label-aware smoothing (10 ep)"

@@ -59,7 +59,7 @@ from torchvision.transforms import v2
 
 from ltbench.data import ImageSplit
 from ltbench.errors import LTBenchError
-from ltbench.method import BINARY_PROTOCOL, DIGITS_RECIPE, Method, Task, TrainConfig
+from ltbench.method import Method, Task, TrainConfig
 from ltbench.registry import METHODS
 from ltbench.stage_records import add_stage
 from ltbench.trainer import Trainer
@@ -209,35 +209,9 @@ class PaCoConfig(TrainConfig):
     key_momentum: float = 0.999
 
 
-CIFAR = {"alpha": 0.01, "temperature": 0.05, "queue_size": 1024, "moco_dim": 32}
-IMAGENET = {"alpha": 0.05, "temperature": 0.2, "queue_size": 8192, "moco_dim": 128}
-DIGITS = {**IMAGENET, "queue_size": 256, "moco_dim": 32, **DIGITS_RECIPE}
-BINARY = BINARY_PROTOCOL
-
-
 @METHODS.register("paco")
 class PaCo(Method):
     Config = PaCoConfig
-    recipes = {
-        "official": {
-            **CIFAR,
-            "optimizer": "sgd",
-            "lr": 0.05,
-            "momentum": 0.9,
-            "weight_decay": 5e-4,
-            "batch_size": 128,
-            "epochs": 400,
-            "warmup_epochs": 10,
-            "schedule": "multistep",
-            "milestones": (321, 361),
-            "gamma": 0.1,
-        },
-        "official/large": {**IMAGENET, "lr": 0.02, "schedule": "cosine", "milestones": ()},
-        "official/digits": DIGITS,
-        "binary": {**CIFAR, **BINARY},
-        "binary/large": IMAGENET,
-        "binary/digits": {**DIGITS, "epochs": 20},  # reactnet-a-tiny: ≈ CE's 30-epoch time
-    }
     stages = "1: PaCo loss (centres = linear head + log π, MoCo queue and momentum key encoder)"
     sampler = "instance"
     test_time = "raw logits"

@@ -60,7 +60,7 @@ from torchvision.transforms import v2
 
 from ltbench.data import ImageSplit
 from ltbench.errors import LTBenchError
-from ltbench.method import BINARY_PROTOCOL, DIGITS_RECIPE, Method, Task, TrainConfig
+from ltbench.method import Method, Task, TrainConfig
 from ltbench.registry import METHODS
 from ltbench.stage_records import add_stage
 from ltbench.trainer import Trainer
@@ -215,40 +215,9 @@ class TADEConfig(TrainConfig):
     tta_stop: float = 0.05
 
 
-DIGITS = {**DIGITS_RECIPE, "nesterov": False}
-
-
 @METHODS.register("tade")
 class TADE(Method):
     Config = TADEConfig
-    recipes = {
-        "official": {
-            "optimizer": "sgd",
-            "lr": 0.1,
-            "momentum": 0.9,
-            "nesterov": True,
-            "weight_decay": 5e-4,
-            "batch_size": 128,
-            "epochs": 200,
-            "warmup_epochs": 5,
-            "schedule": "multistep",
-            "milestones": (160, 180),
-            "gamma": 0.1,
-        },
-        "official/large": {
-            "lr": 0.025,
-            "batch_size": 64,
-            "epochs": 180,
-            "warmup_epochs": 0,
-            "schedule": "cosine",
-            "milestones": (),
-            "tta_lr": 0.025,
-        },
-        "official/digits": DIGITS,
-        "binary": BINARY_PROTOCOL,
-        "binary/large": {"tta_lr": 0.025},
-        "binary/digits": {**DIGITS, "epochs": 12},  # 3 experts of blocks 6–13: ≈ CE's 30-epoch time
-    }
     stages = "1: shared stem + 3 experts (cosine heads s=30): CE, balanced CE, inverse-prior CE (τ=2)"
     sampler = "instance"
     test_time = "self-supervised aggregation of the 3 experts on the unlabelled test set"

@@ -38,9 +38,9 @@ from ltbench.builders.spec import Pool, ReadOptions, SourceData, SourceSpec
 import ltbench
 from ltbench.errors import LTBenchError
 from ltbench.groups import RULES, describe, group_classes
+from ltbench.manifest import MANIFEST, read_manifest  # noqa: F401  (re-exported for verify, hub)
 from ltbench.progress import console, make_progress
 
-MANIFEST = "manifest.json"
 PROTOCOLS = ("ltbench", "authors")
 
 
@@ -290,6 +290,8 @@ def build(
         }
         manifest["notes"] = data.notes
         manifest["source_info"] = spec_info(spec)
+        if spec.origin is not None:  # a source made from options: where it came from, and its family
+            manifest.update(origin=spec.origin, family=spec.scale)
         if "test" in splits:  # SADE's test-agnostic subsets, as index lists into `test` (ltbench.test_dists)
             from ltbench.test_dists import for_build
 
@@ -317,6 +319,7 @@ def write_all(
     manifest: dict[str, Any] = {
         "name": name,
         "source": spec.name,
+        "family": spec.scale,
         "title": spec.title,
         "ltbench_version": ltbench.__version__,
         "seed": seed,
@@ -344,17 +347,3 @@ def write_all(
 
 def default_source_dir() -> Path:
     return Path(os.environ.get("LTBENCH_SOURCES", "~/.cache/ltbench/sources")).expanduser()
-
-
-def read_manifest(split_dir: Path) -> dict[str, Any]:
-    path = Path(split_dir) / MANIFEST
-    if not path.exists():
-        raise LTBenchError(
-            f"{split_dir} is not a built split (no {MANIFEST})", "build it with `ltbench build`"
-        )
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise LTBenchError(
-            f"{path} is not valid JSON ({e})", "rebuild the split or download it again"
-        ) from None

@@ -86,6 +86,7 @@ class SourceSpec:
     redistributable: bool = True
     bibtex: str = ""  # BibTeX of the source, shown in the dataset card
     authors: AuthorsRecipe | None = None
+    origin: dict[str, Any] | None = None  # a source made from CLI options: where it came from (manifest)
 
     @property
     def default_grouping(self) -> str:
@@ -97,3 +98,16 @@ class SourceSpec:
 
         name = self.name if not self.irs else f"{self.name}-lt{ir_tag(ir)}"
         return name if protocol == "ltbench" else f"{name}-{protocol}"
+
+
+# Sources made from command-line options rather than registered by name: ``imagefolder`` (any folder of class
+# folders) and ``hf:ORG/NAME[:CONFIG]`` (any image-classification dataset ``datasets`` can read). Each module of
+# ``builders/sources`` that defines one adds its factory here (``imagefolder.py``, ``hf.py``).
+GENERIC_SOURCES: dict[str, Callable[..., SourceSpec]] = {}
+
+
+def generic_kind(source: str) -> str | None:
+    """``imagefolder`` / ``hf`` for a source named by options (``imagefolder``, ``hf:ORG/NAME``), else None."""
+    if source == "imagefolder":
+        return "imagefolder"
+    return "hf" if source.startswith("hf:") else None

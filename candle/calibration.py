@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ltbench.baselines.losses import las_epsilons, las_loss
 from ltbench.candle.config import CandleConfig, las_epsilons_for
 from ltbench.candle.teacher import (
     MultiResTeacher,
@@ -37,6 +36,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ltbench.errors import LTBenchError
+from ltbench.families import get_family
+from ltbench.losses import las_epsilons, las_loss
 from ltbench.method import Task, TrainConfig
 from ltbench.metrics import summarize
 from ltbench.progress import console
@@ -69,7 +70,7 @@ def base_resolution(task: Task) -> int:
 
 def teacher_resolutions(cfg: CandleConfig, task: Task) -> tuple[int, ...]:
     """Multi-resolution for the ``cd+alb+mr`` variant, except on large sets unless ``multires_large``."""
-    multires = cfg.multires and (task.family != "large" or cfg.multires_large)
+    multires = cfg.multires and (get_family(task.family).multires or cfg.multires_large)
     return resolve_resolutions(task.family, base_resolution(task), cfg.resolutions, multires)
 
 

@@ -5,26 +5,16 @@ See :mod:`ltbench.candle.method` for what each ambiguity reading means and which
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
+from typing import ClassVar, Literal
 
 from ltbench.errors import LTBenchError
-from ltbench.method import TrainConfig
+from ltbench.method import Optimizer, SamplerName, Schedule, TrainConfig
+from ltbench.recipes import las_epsilon
 
-VARIANTS = ("baseline", "cd", "cd+alb", "cd+alb+mr")  # Table 3 rows; the last one is CANDLE
-
-# MiSLAS stage-2 label-aware-smoothing (ε_head, ε_tail) per dataset and IR (A9: the nearest dataset's).
-MISLAS_EPS = {
-    ("cifar10", 100): (0.3, 0.0),
-    ("cifar10", 50): (0.2, 0.0),
-    ("cifar10", 10): (0.1, 0.0),
-    ("cifar100", 100): (0.4, 0.1),
-    ("cifar100", 50): (0.3, 0.0),
-    ("cifar100", 10): (0.2, 0.0),
-    ("places", None): (0.4, 0.1),
-    ("imagenet", None): (0.3, 0.0),
-    ("inat", None): (0.3, 0.0),
-}
-DEFAULT_EPS = (0.3, 0.0)
+Variant = Literal["baseline", "cd", "cd+alb", "cd+alb+mr"]  # Table 3 rows; the last one is CANDLE
+VARIANTS: tuple[str, ...] = typing.get_args(Variant)
 
 
 @dataclass
@@ -32,33 +22,35 @@ class CandleConfig(TrainConfig):
     """Distillation fields (inherited) default to App. D: Adam, no weight decay, cosine from 0.01, batch 256,
     400 epochs, instance-balanced sampling (A13). ``calib_*`` fields are the calibration stage (A9)."""
 
+    ROW_FIELD: ClassVar[str | None] = "variant"  # ablation rows: candle[cd], candle[cd+alb], ...
+
     epochs: int = 400
     batch_size: int = 256
-    optimizer: str = "adam"
+    optimizer: Optimizer = "adam"
     lr: float = 0.01
     weight_decay: float = 0.0
-    schedule: str = "cosine"
-    sampler: str = "instance"
-    variant: str = "cd+alb+mr"  # baseline | cd | cd+alb | cd+alb+mr (= CANDLE)
-    teacher: str = "auto"  # auto: digits | resnet152 (small) | efficientnetv2-m-in21k (large)
+    schedule: Schedule = "cosine"
+    sampler: SamplerName = "instance"
+    variant: Variant = "cd+alb+mr"  # the last Table 3 row = CANDLE
+    teacher: Literal["auto", "digits", "resnet152", "efficientnetv2-m-in21k"] = "auto"  # auto: the family's
     resolutions: tuple[int, ...] = ()  # () = 128/224/480 scaled to the student's input (digits 4/8/16)
     multires_large: bool = False  # large sets are single-resolution by default (Table 2 †)
     fixed_lambda: float = 0.5  # λ of the `cd` and `baseline` variants (A12)
     ab_hidden: tuple[int, ...] = (18, 34, 50)  # A1; the other reading is 16,32,48
-    lambda_granularity: str = "sample"  # A2: sample | batch
+    lambda_granularity: Literal["sample", "batch"] = "sample"  # A2
     ab_input_grad: bool = False  # A3: True lets the encoder's gradient flow through λ's inputs
     ab_lr: float | None = None  # A5: φ's lr (None = lr, same Adam and cosine schedule)
     kl_temperature: float = 1.0  # A6
     calib_epochs: int = 10
     calib_batch_size: int = 128
-    calib_optimizer: str = "sgd"
+    calib_optimizer: Optimizer = "sgd"
     calib_lr: float = 0.1
     calib_weight_decay: float = 5e-4
-    calib_sampler: str = "class_aware"
+    calib_sampler: SamplerName = "class_aware"
     calib_augment: bool = True
-    las_eps_head: float | None = None  # None: MiSLAS's value for the nearest dataset (default 0.3)
-    las_eps_tail: float | None = None  # None: MiSLAS's value (default 0.0)
-    las_kind: str = "concave"
+    las_eps_head: float | None = None  # None: ltbench.recipes.las_epsilon for the dataset
+    las_eps_tail: float | None = None
+    las_kind: Literal["concave", "linear", "convex"] = "concave"
     cache_teacher: bool = False  # cache frozen-encoder features on disk for stages without augmentation
 
     @property
@@ -93,13 +85,11 @@ class CandleConfig(TrainConfig):
             )
 
 
-def las_epsilons_for(cfg: CandleConfig, source: str, ir: float | None) -> tuple[float, float]:
-    """(ε_head, ε_tail) for calibration: the config's, else MiSLAS's for the nearest dataset (A9)."""
-    name = source.replace("-", "").replace("_", "").lower()
-    head, tail = DEFAULT_EPS
-    for (key, key_ir), eps in sorted(MISLAS_EPS.items(), key=lambda kv: len(kv[0][0])):  # longest name wins
-        if name.startswith(key) and (key_ir is None or key_ir == ir):
-            head, tail = eps
+def las_epsilons_for(
+    cfg: CandleConfig, source: str, ir: float | None, family: str = "small", num_classes: int = 100
+) -> tuple[float, float]:
+    """(ε_head, ε_tail) for calibration: the config's, else the one ε table's (:func:`las_epsilon`)."""
+    head, tail, _ = las_epsilon(source, ir, family, num_classes)
     return (
         cfg.las_eps_head if cfg.las_eps_head is not None else head,
         cfg.las_eps_tail if cfg.las_eps_tail is not None else tail,

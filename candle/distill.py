@@ -26,9 +26,10 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from ltbench.baselines.losses import kd_kl
 from torch import nn
 from torch.func import functional_call
+
+from ltbench.losses import kd_kl
 
 
 class AdversarialBalancer(nn.Module):

@@ -66,22 +66,10 @@ from ltbench.candle.teacher import MultiResTeacher
 from torch import nn
 from torch.utils.data import Dataset
 
-from ltbench.method import BINARY_PROTOCOL, Method, Task
+from ltbench.method import Method, Task
 from ltbench.registry import METHODS
 from ltbench.stage_records import add_stage
 from ltbench.trainer import Trainer
-
-PAPER = BINARY_PROTOCOL
-# digits (demo scale, ≈40 s per run on 2 cores): fewer epochs, smaller batches, a gentler lr for the tiny
-# binary student; calibration long enough for a fresh head on ~250 images.
-DIGITS = {
-    "epochs": 50,
-    "batch_size": 32,
-    "lr": 0.002,
-    "calib_epochs": 30,
-    "calib_batch_size": 64,
-    "calib_lr": 0.05,
-}
 
 
 class IndexedSet(Dataset):
@@ -101,12 +89,6 @@ class IndexedSet(Dataset):
 @METHODS.register("candle", variants=VARIANTS)
 class Candle(Method):
     Config = CandleConfig
-    recipes = {
-        "binary": PAPER,
-        "binary/digits": DIGITS,
-        "official": PAPER,  # the paper trains binary students only; an FP student gets the same recipe
-        "official/digits": DIGITS,
-    }
     stages = "1: calibrate teacher head (frozen encoder, multi-res) · 2: distil (KL + FS, adversarial λ)"
     sampler = "class-aware (calibration), instance (distillation)"
     test_time = "raw logits of the student"

@@ -13,9 +13,9 @@ non-linearity in Alg. 2), so ``pool(resize(conv(m))) = conv(pool(resize(m)))`` e
 gives per-resolution vectors of the frozen layers (what ``cache_teacher`` stores) and ``head_pooled`` gives
 the same logits and feature from them as ``head`` does from the maps (tested).
 
-Teachers per dataset family (A15: the weight versions are the ones ``ltbench.teachers`` loads):
-``digits`` → the small FP CNN pretrained on digits' ``pretrain`` split; ``small`` → ResNet-152 (ImageNet-1K);
-``large`` → EfficientNetV2-M (ImageNet-21K).
+Teachers per dataset family (``ltbench.families``; A15: the weight versions are the ones ``ltbench.teachers``
+loads): ``digits`` → the small FP CNN pretrained on digits' ``pretrain`` split; ``small`` → ResNet-152
+(ImageNet-1K); ``large`` → EfficientNetV2-M (ImageNet-21K).
 """
 
 from __future__ import annotations
@@ -27,14 +27,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ltbench.errors import LTBenchError
+from ltbench.families import PAPER_RESOLUTIONS, get_family
 
-TEACHERS = {"digits": "digits", "small": "resnet152", "large": "efficientnetv2-m-in21k"}
-PAPER_RESOLUTIONS = (128, 224, 480)  # Tan & Le (2019), base 224
-DIGITS_RESOLUTIONS = (4, 8, 16)  # the same ratios around digits' native 8 px (≈0.57×, 1×, 2.14× → ½, 1, 2)
+__all__ = ["PAPER_RESOLUTIONS", "MultiResTeacher", "default_teacher", "resolve_resolutions"]
 
 
 def default_teacher(family: str) -> str:
-    return TEACHERS[family]
+    return get_family(family).teacher
 
 
 def resolve_resolutions(
@@ -42,17 +41,16 @@ def resolve_resolutions(
 ) -> tuple[int, ...]:
     """The teacher's input resolutions (ascending), ``base`` (the student's input size) among them.
 
-    Empty ``requested`` means the paper's 128/224/480 (scaled by base/224 when the student's input is not
-    224), or 4/8/16 for digits. ``multires=False`` keeps only ``base`` (single-resolution teacher).
+    Empty ``requested`` means the family's (:meth:`ltbench.families.Family.teacher_resolutions`: the paper's
+    128/224/480 scaled by base/224, or 4/8/16 for digits at its native 8 px). ``multires=False`` keeps only
+    ``base`` (single-resolution teacher).
     """
     if not multires:
         return (int(base),)
     if requested:
         res = tuple(sorted({int(r) for r in requested}))
-    elif family == "digits" and base == 8:
-        res = DIGITS_RESOLUTIONS
     else:
-        res = tuple(sorted({max(1, round(r * base / 224)) for r in PAPER_RESOLUTIONS}))
+        res = get_family(family).teacher_resolutions(base)
     if base not in res:
         raise LTBenchError(
             f"the teacher's resolutions {list(res)} do not include the student's input size {base}",

@@ -11,6 +11,7 @@ import click
 
 from ltbench import __version__
 from ltbench.errors import LTBenchError
+from ltbench.trackers import KINDS as TRACKER_KINDS
 
 DATA = click.option(
     "--data",
@@ -31,8 +32,17 @@ RESULTS = click.option(
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="ltbench")
-def cli() -> None:
-    """Long-tailed recognition benchmark suite and dataset builder (full-precision and binary networks)."""
+@click.option(
+    "-q", "--quiet", is_flag=True, help="Print only the result (table, path): no progress lines, no messages."
+)
+def cli(quiet: bool) -> None:
+    """Long-tailed recognition benchmark suite and dataset builder (full-precision and binary networks).
+
+    Progress: rich bars on a terminal; one plain line per stage or epoch when stderr is a file or a pipe."""
+    if quiet:
+        from ltbench.progress import set_quiet
+
+        set_quiet()
 
 
 @cli.command()
@@ -46,6 +56,36 @@ def datasets(data_root: Path, details: str | None) -> None:
         dataset_details(details)
     else:
         datasets_table(data_root)
+
+
+def _generic_source_options(f):
+    """``build``'s options for sources made from options: ``imagefolder`` and ``hf:ORG/NAME[:CONFIG]``."""
+    for decorator in reversed(
+        [
+            click.option(
+                "--test-dir",
+                type=click.Path(path_type=Path),
+                default=None,
+                help="imagefolder: the test images, one sub-folder per class.",
+            ),
+            click.option(
+                "--test-fraction",
+                type=float,
+                default=None,
+                help="imagefolder: hold out this fraction of each class as test (seeded).",
+            ),
+            click.option("--image-column", default=None, help="hf: the image column [default: first Image]."),
+            click.option(
+                "--label-column", default=None, help="hf: the label column [default: first ClassLabel]."
+            ),
+            click.option(
+                "--train-split", default=None, help="hf: the balanced pool's split [default: train]."
+            ),
+            click.option("--test-split", default=None, help="hf: the split kept as test [default: test]."),
+        ]
+    ):
+        f = decorator(f)
+    return f
 
 
 @cli.command()
@@ -87,12 +127,17 @@ def datasets(data_root: Path, details: str | None) -> None:
     help="Head/medium/tail rule stored in the manifest: authors, thirds or shots [default: per source].",
 )
 @click.option(
-    "--push-to-hub", "repo_id", metavar="ORG/NAME", default=None, help="Upload the build to the Hub."
+    "--push-to-hub",
+    "repo_id",
+    metavar="ORG/NAME",
+    default=None,
+    help="Then publish every build of SOURCE under --out as configs of this Hub repo.",
 )
 @click.option("--private", is_flag=True, help="With --push-to-hub: create the repo as private.")
 @click.option(
     "--i-have-the-rights", is_flag=True, help="With --push-to-hub: publish a non-redistributable source."
 )
+@_generic_source_options
 def build(
     source,
     ir,
@@ -108,15 +153,18 @@ def build(
     repo_id,
     private,
     i_have_the_rights,
+    **generic,
 ) -> None:
-    """Build the LT split of SOURCE into OUT/<source>-lt<ir>[-authors]/ (Parquet + card + manifest)."""
+    """Build the LT split of SOURCE into OUT/<source>-lt<ir>[-authors]/ (Parquet + card + manifest).
+
+    SOURCE is a registered source (`ltbench datasets`), `imagefolder` (with --source-dir: one sub-folder per
+    class) or `hf:ORG/NAME[:CONFIG]` (any image-classification dataset `datasets` reads, streamed)."""
     from ltbench.builders.build import build as do_build
     from ltbench.config import parse_sets
     from ltbench.progress import console
-    from ltbench.registry import DATASETS
 
-    spec = DATASETS.get(source)
     ir = _parse_ir(ir)
+    spec = _source_spec(source, source_dir, ir, generic)
     overrides = parse_sets(sets)
     unknown = sorted(set(overrides) - {"groups"})
     if unknown:
@@ -149,8 +197,36 @@ def build(
     if repo_id is not None:
         from ltbench.builders.hub import publish
 
-        url = publish(path, repo_id, private=private, i_have_the_rights=i_have_the_rights)
-        console.print(f"published to {url}")
+        report = publish(spec.name, repo_id, out, private=private, i_have_the_rights=i_have_the_rights)
+        console.print(f"published configs {', '.join(report.configs)} to {report.url}")
+
+
+def _source_spec(source: str, source_dir: Path | None, ir, generic: dict):
+    """The registered source, or one made from the options (``imagefolder``, ``hf:ORG/NAME``)."""
+    from ltbench.builders.spec import GENERIC_SOURCES, generic_kind
+    from ltbench.registry import DATASETS
+
+    kind = generic_kind(source)
+    given = [f"--{k.replace('_', '-')}" for k, v in generic.items() if v is not None]
+    if kind is None:
+        if given:
+            raise LTBenchError(f"{', '.join(given)} only apply to imagefolder and hf: sources", "drop them")
+        return DATASETS.get(source)
+    DATASETS.load()  # the source modules add their factories to GENERIC_SOURCES
+    allowed = IMAGEFOLDER_OPTIONS if kind == "imagefolder" else HF_OPTIONS
+    wrong = [f"--{k.replace('_', '-')}" for k, v in generic.items() if v is not None and k not in allowed]
+    if wrong:
+        raise LTBenchError(f"{', '.join(wrong)} do not apply to {kind} sources", "drop them")
+    opts = {k: v for k, v in generic.items() if v is not None}
+    if kind == "imagefolder":
+        return GENERIC_SOURCES[kind](source_dir, **opts)
+    if source_dir is not None:
+        raise LTBenchError("--source-dir does not apply to hf: sources", "name a local dataset as hf:DIR")
+    return GENERIC_SOURCES[kind](source, ir, **opts)
+
+
+IMAGEFOLDER_OPTIONS = ("test_dir", "test_fraction")
+HF_OPTIONS = ("image_column", "label_column", "train_split", "test_split")
 
 
 def _parse_ir(text: str | None) -> float | int | None:
@@ -194,6 +270,11 @@ def backbones() -> None:
 @click.option(
     "--config", "config_file", type=click.Path(path_type=Path), default=None, help="YAML config overrides."
 )
+@click.option(
+    "--recipe",
+    default=None,
+    help="Named recipe (official | binary | equal-budget | ...) [default: by backbone].",
+)
 @click.option("--epochs", type=int, default=None, help="Shortcut for --set epochs=N.")
 @click.option("--batch-size", type=int, default=None, help="Shortcut for --set batch_size=N.")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N]")
@@ -204,6 +285,14 @@ def backbones() -> None:
     default="auto",
     show_default=True,
     help="Evaluate binary backbones on the packed XNOR kernels (auto: where a kernel exists).",
+)
+@click.option(
+    "--log",
+    "logs",
+    type=click.Choice(TRACKER_KINDS),
+    multiple=True,
+    help="Also log epochs, the resolved config, the result and plots to a tracker (repeatable); "
+    "under <results>/logs/.",
 )
 @click.option(
     "--test-dist",
@@ -221,28 +310,25 @@ def run(
     seeds,
     sets,
     config_file,
+    recipe,
     epochs,
     batch_size,
     device,
     resume,
     packed,
+    logs,
     test_dist,
     data_root,
     results,
 ) -> None:
     """Train METHOD on built datasets and write one result JSON per run."""
-    from ltbench.config import parse_sets
-    from ltbench.progress import console
+    from ltbench.progress import console, set_label
     from ltbench.registry import METHODS
     from ltbench.run import run_one
     from ltbench.tables import built_splits, print_result
 
     METHODS.entry(method)
-    overrides = parse_sets(sets)
-    if epochs is not None:
-        overrides["epochs"] = str(epochs)
-    if batch_size is not None:
-        overrides["batch_size"] = str(batch_size)
+    overrides = _overrides(sets, epochs, batch_size)
     names = list(datasets_)
     if all_:
         names += [n for n in built_splits(data_root) if n not in names]
@@ -250,22 +336,88 @@ def run(
         raise LTBenchError("no dataset given", "pass --dataset NAME or --all (`ltbench datasets` lists them)")
     for name in names:
         for seed in seeds or (0,):
-            path = run_one(
-                method,
-                name,
-                backbone,
-                seed,
-                overrides,
-                config_file,
-                data_root,
-                results,
-                device,
-                resume,
-                packed=packed,
-                test_dist=test_dist,
-            )
+            set_label(f"{method} on {name} seed {seed}")
+            with _trackers(logs, method, name, backbone, seed, data_root, results) as tracked:
+                path = run_one(
+                    method,
+                    name,
+                    backbone,
+                    seed,
+                    overrides,
+                    config_file,
+                    data_root,
+                    results,
+                    device,
+                    resume,
+                    packed=packed,
+                    recipe=recipe,
+                    test_dist=test_dist,
+                )
+                tracked.finish(path)
             print_result(path)
             console.print(f"wrote [bold]{path}[/]")
+
+
+def _overrides(sets, epochs: int | None, batch_size: int | None) -> dict[str, str]:
+    from ltbench.config import parse_sets
+
+    overrides = parse_sets(sets)
+    if epochs is not None:
+        overrides["epochs"] = str(epochs)
+    if batch_size is not None:
+        overrides["batch_size"] = str(batch_size)
+    return overrides
+
+
+@cli.command("config")
+@click.option("--method", required=True, help="Method name (`ltbench methods`).")
+@click.option("--dataset", required=True, help="Dataset name, e.g. cifar100-lt100 (need not be built).")
+@click.option("--backbone", default=None, help="Backbone name [default: the dataset family's].")
+@click.option(
+    "--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a config field (repeatable)."
+)
+@click.option(
+    "--config", "config_file", type=click.Path(path_type=Path), default=None, help="YAML config overrides."
+)
+@click.option(
+    "--recipe", default=None, help="Named recipe [default: binary on a binary backbone, else official]."
+)
+@click.option("--epochs", type=int, default=None, help="Shortcut for --set epochs=N.")
+@click.option("--batch-size", type=int, default=None, help="Shortcut for --set batch_size=N.")
+@DATA
+def config_cmd(method, dataset, backbone, sets, config_file, recipe, epochs, batch_size, data_root) -> None:
+    """Print the fully resolved config of METHOD on DATASET as YAML (nothing is trained or built).
+
+    The output feeds back unchanged: `ltbench config ... > c.yaml; ltbench run ... --config c.yaml`."""
+    from ltbench.backbones import is_binary
+    from ltbench.config import resolve_config, resolved_recipe, to_yaml
+    from ltbench.families import family_of_dataset, get_family
+    from ltbench.registry import BACKBONES, METHODS
+
+    METHODS.entry(method)
+    source, family = family_of_dataset(dataset, data_root)
+    backbone = backbone or get_family(family).default_backbone
+    BACKBONES.entry(backbone)
+    binary = is_binary(backbone)
+    overrides = _overrides(sets, epochs, batch_size)
+    cfg = resolve_config(method, binary, family, config_file, overrides, recipe, backbone)
+    name = resolved_recipe(method, binary, config_file, recipe)
+    header = [
+        f"ltbench config: {method} on {dataset} (source {source}, family {family}), backbone {backbone}"
+    ]
+    click.echo(to_yaml(cfg, name, header), nl=False)
+
+
+def _trackers(logs, method, dataset, backbone, seed, data_root, results):
+    """The ``--log`` trackers of one run (none: a no-op), in ``<results>/logs/<dataset>/<method>/...``."""
+    from ltbench.data import open_split
+    from ltbench.run import default_backbone
+    from ltbench.trackers import Trackers, log_dir
+
+    if logs:
+        backbone = backbone or default_backbone(open_split(dataset, data_root).family)
+    run = {"method": method, "dataset": dataset, "backbone": backbone, "seed": seed}
+    return Trackers(logs, log_dir(results, dataset, method, str(backbone), seed), run)
 
 
 @cli.command()

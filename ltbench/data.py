@@ -35,17 +35,24 @@ def split_dir(name: str, data_root: Path | str = DEFAULT_DATA) -> Path:
 
 
 def load_split(
-    name_or_path_or_repo_id: str, split: str | None = None, data_root: Path | str = DEFAULT_DATA, **kw
+    name_or_path_or_repo_id: str,
+    split: str | None = None,
+    data_root: Path | str = DEFAULT_DATA,
+    config: str | None = None,
+    **kw,
 ):
     """A built split as a ``datasets.DatasetDict`` (or one ``Dataset`` when ``split`` is given).
 
     Accepts a split directory, a split name under ``data_root``, or a Hugging Face Hub repo id (``ORG/NAME``,
     optional ``revision=``), whose files are fetched into the Hub cache first (so ``manifest.json`` is local
-    too and ``ltbench verify`` can check the copy). Other keyword arguments go to ``datasets.load_dataset``.
+    too and ``ltbench verify`` can check the copy). ``config`` picks a config of a published source repo
+    (``ir10``, ``ir100``, ``ir10-authors``; its default config without it): only that config's folder is
+    fetched, and loaded through its own card (same rows and features as ``load_dataset(repo_id, config)``).
+    Other keyword arguments go to ``datasets.load_dataset``.
     """
     import datasets
 
-    from ltbench.builders.hub import download_split, is_repo_id
+    from ltbench.hub_download import download_split, is_repo_id
 
     name = str(name_or_path_or_repo_id)
     revision = kw.pop("revision", None)
@@ -58,7 +65,12 @@ def load_split(
                 f"no built split or Hub dataset named {name!r}",
                 f"give a split directory, a split name under {data_root}, or ORG/NAME on the Hub",
             )
-        path = download_split(name, revision=revision)
+        path = download_split(name, revision=revision, config=config)
+    if config is not None:  # a config's folder is its build, with its own card: load it as such
+        if not (path / config / "manifest.json").exists():
+            have = sorted(p.parent.name for p in path.glob("*/manifest.json"))
+            raise LTBenchError(f"{name} has no config {config!r}", f"available: {', '.join(have) or 'none'}")
+        path = path / config
     if split is not None:
         splits = _card_splits(path)
         if splits and split not in splits:
@@ -106,9 +118,10 @@ class SplitInfo:
 
     @property
     def family(self) -> str:
-        from ltbench.registry import DATASETS
+        """The image family (``ltbench.families``) the manifest stores (older builds: the source's)."""
+        from ltbench.families import family_of_source
 
-        return DATASETS.entry(self.manifest["source"]).obj.scale
+        return self.manifest.get("family") or family_of_source(self.manifest["source"])
 
     @property
     def grouping(self) -> str:
@@ -129,7 +142,7 @@ class SplitInfo:
 
 
 def open_split(name: str, data_root: Path | str = DEFAULT_DATA) -> SplitInfo:
-    from ltbench.builders.build import read_manifest
+    from ltbench.manifest import read_manifest
 
     path = split_dir(name, data_root)
     return SplitInfo(name=path.name, path=path, manifest=read_manifest(path))

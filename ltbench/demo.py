@@ -2,9 +2,9 @@
 regenerate the leaderboards and plots and say where they are.
 
 The plan comes from the METHODS registry, so it grows as methods land. Registry meta read here:
-``demo=False`` leaves a method out; ``variants=(...)`` lists the values of its config's ``variant`` field
-to run as extra rows (the field's default is the method's main row, e.g. ``candle``; the others are filed as
-``candle[cd]``...). The backbone is ``reactnet-a-tiny`` (binary, as the paper's setting) unless told otherwise;
+``demo=False`` leaves a method out; ``variants=(...)`` lists values of the config's declared row field
+(``Config.ROW_FIELD``, CANDLE's ``variant``) to run as extra rows (the field's default is the method's main
+row, e.g. ``candle``; the others are filed as ``candle[cd]``...). The backbone is ``reactnet-a-tiny`` (binary, as the paper's setting) unless told otherwise;
 each method's own ``binary/digits`` / ``official/digits`` recipe sets its epochs.
 """
 
@@ -22,7 +22,7 @@ from pathlib import Path
 from rich.markup import escape
 
 from ltbench.errors import LTBenchError
-from ltbench.progress import console, make_progress
+from ltbench.progress import console, make_progress, report, set_label
 from ltbench.registry import DATASETS, METHODS
 
 TEACHER_METHODS = ("candle", "dive_star")  # need the digits teacher, trained once up front
@@ -34,6 +34,7 @@ class DemoRun:
     method: str
     variant: str | None
     seed: int
+    field: str | None = None  # the config's row field the variant sets (Config.ROW_FIELD)
 
     @property
     def label(self) -> str:
@@ -41,7 +42,7 @@ class DemoRun:
 
     @property
     def sets(self) -> dict[str, str] | None:
-        return {"variant": self.variant} if self.variant else None
+        return {self.field: self.variant} if self.variant and self.field else None
 
 
 def default_jobs(device: str = "auto") -> int:
@@ -73,11 +74,14 @@ def _run(method, dataset, backbone, seed, sets, data_root, results, device) -> t
     from ltbench.run import run_one
 
     t = time.perf_counter()
+    set_label(DemoRun(method, (sets or {}).get("variant"), seed).label + f" seed {seed}")
     try:
         run_one(method, dataset, backbone, seed, sets, data_root=data_root, results=results, device=device)
         return time.perf_counter() - t, None
     except Exception:  # a broken method must not hide the others' results
         return time.perf_counter() - t, traceback.format_exc()
+    finally:
+        set_label("")
 
 
 class _Inline:
@@ -101,10 +105,11 @@ def demo_plan(seeds: int = 1, only: Sequence[str] = ()) -> list[DemoRun]:
     plan = []
     for name in names:
         entry = METHODS.entry(name)
+        field = entry.obj.Config.ROW_FIELD
         fields = {f.name: f for f in dataclasses.fields(entry.obj.Config)}
-        default = fields["variant"].default if "variant" in fields else None
-        variants = [None] + [v for v in entry.meta.get("variants", ()) if v != default]
-        plan += [DemoRun(name, v, s) for v in variants for s in range(seeds)]
+        default = fields[field].default if field else None
+        extra = [v for v in entry.meta.get("variants", ()) if v != default] if field else []
+        plan += [DemoRun(name, v, s, field) for v in [None, *extra] for s in range(seeds)]
     return plan
 
 
@@ -153,7 +158,7 @@ def run_demo(
             f"demo on {split.name} ({jobs} worker{'s' if jobs > 1 else ''})", total=len(plan), info=""
         )
         futures = {pool.submit(_run, *a): r for a, r in zip(args, plan, strict=True)}
-        for fut in as_completed(futures):
+        for finished, fut in enumerate(as_completed(futures), 1):
             run = futures[fut]
             seconds, error = fut.result()
             timings[run.label] = timings.get(run.label, 0.0) + seconds
@@ -163,6 +168,9 @@ def run_demo(
                     f"[red]failed[/] {escape(run.label)} seed {run.seed}: {escape(error.strip().splitlines()[-1])}"
                 )
             prog.update(bar, advance=1, info=f"done {run.label} seed {run.seed}")
+            report(
+                prog, bar, f"{finished}/{len(plan)} runs, {run.label} seed {run.seed} took {seconds:.0f} s"
+            )
     rs = [r for r in read_results(results) if r["dataset"] == split.name]
     if rs:
         board = build_board(rs, [])

@@ -9,56 +9,57 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
 
+from ltbench import recipes
 from ltbench.data import ImageSplit, SplitInfo
-from ltbench.transforms import eval_transform, in_chans, train_transform
+from ltbench.families import Family, get_family
 
-#: The CANDLE paper's protocol for binary backbones (App. D/G): Adam, no weight decay, cosine from lr 0.01,
-#: 400 epochs of batch 256. Every method's ``binary`` recipe starts from it.
-BINARY_PROTOCOL: dict[str, Any] = {
-    "optimizer": "adam",
-    "lr": 0.01,
-    "weight_decay": 0.0,
-    "schedule": "cosine",
-    "warmup_epochs": 0,
-    "milestones": (),
-    "epochs": 400,
-    "batch_size": 256,
-}
-#: The short digits recipe (Adam, cosine, 30 epochs of batch 64) that the ``*/digits`` recipes start from.
-DIGITS_RECIPE: dict[str, Any] = {**BINARY_PROTOCOL, "lr": 0.005, "epochs": 30, "batch_size": 64}
+#: Compatibility names; the values live in :mod:`ltbench.recipes` (import them from there).
+BINARY_PROTOCOL: dict[str, Any] = recipes.EQUAL_BUDGET
+DIGITS_RECIPE: dict[str, Any] = recipes.DIGITS
+
+Optimizer = Literal["adam", "adamw", "sgd"]
+Schedule = Literal["cosine", "multistep", "linear", "constant"]
+SamplerName = Literal["instance", "class_aware", "sqrt"]
+BNPolicy = Literal["train", "eval"]
 
 
 @dataclass
 class TrainConfig:
-    """Fields every method shares. Subclasses add their own; defaults are the method's official recipe."""
+    """Fields every method shares. Subclasses add their own; recipes (:mod:`ltbench.recipes`) set values.
+
+    ``ROW_FIELD`` names the field whose non-default value files a result under its own leaderboard row
+    (``method[value]``, e.g. CANDLE's ablation ``variant``); ``None``: one row per method."""
+
+    ROW_FIELD: ClassVar[str | None] = None
 
     epochs: int = 30
     batch_size: int = 128
-    optimizer: str = "adam"  # adam | adamw | sgd
+    optimizer: Optimizer = "adam"
     lr: float = 0.01
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 0.0
-    schedule: str = "cosine"  # cosine | multistep | linear | constant
+    schedule: Schedule = "cosine"
     warmup_epochs: float = 0.0
     milestones: tuple[int, ...] = ()
     gamma: float = 0.1
-    sampler: str = "instance"  # instance | class_aware | sqrt
+    sampler: SamplerName = "instance"
     augment: bool = True
     amp: bool = False
     grad_clip: float | None = None
     log_every: int = 0
-    schedule_by: str = "step"  # step | epoch (lr changes once per epoch, as ReActNet's LambdaLR)
-    weight_decay_rule: str = "all"  # all | conv (ReActNet: 4-d or 'conv' params only) | no_norm_bias
+    schedule_by: Literal["step", "epoch"] = "step"  # epoch: lr changes once per epoch (ReActNet's LambdaLR)
+    weight_decay_rule: Literal["all", "conv", "no_norm_bias"] = "all"  # conv: ReActNet (4-d or 'conv' only)
     ema: float = 0.0  # EMA decay per step (0 = off); the EMA weights replace the model's at the end
     sync_bn: bool = False  # SyncBatchNorm under torchrun (CUDA only)
     tensorboard: bool = False  # scalars under <results>/.runs/.../tensorboard
     weights: str | None = None  # backbone weights: a torchvision/timm weights name or a local file
+    backbone_args: dict[str, Any] = field(default_factory=dict)  # keyword arguments of the backbone factory
 
 
 @dataclass
@@ -88,6 +89,11 @@ class Task:
         return self.info.family
 
     @property
+    def image_family(self) -> Family:
+        """The :class:`~ltbench.families.Family` of the split: transforms, mode, channels, teacher."""
+        return get_family(self.info.family)
+
+    @property
     def binary(self) -> bool:
         from ltbench.backbones import is_binary
 
@@ -99,41 +105,52 @@ class Task:
 
         return BACKBONES.entry(self.backbone).meta.get("input_size")
 
+    @property
+    def image_mode(self) -> str:
+        return self.image_family.mode
+
+    def mean_std(self):
+        """The normalisation every stage, test-time step and the evaluator use for this task."""
+        return self.image_family.mean_std(self.input_size)
+
+    def train_transform(self, augment: bool = True, auto_augment: str | None = None, cutout: int = 0):
+        return self.image_family.train_transform(self.input_size, augment, auto_augment, cutout)
+
+    def eval_transform(self):
+        return self.image_family.eval_transform(self.input_size)
+
     def create_model(self, **kwargs: Any) -> nn.Module:
         from ltbench.backbones import create_backbone
 
         kw = {**self.backbone_kwargs, **kwargs}
-        return create_backbone(self.backbone, self.num_classes, in_chans(self.family), **kw).to(self.device)
+        channels = self.image_family.channels
+        return create_backbone(self.backbone, self.num_classes, channels, **kw).to(self.device)
 
     def train_set(self, augment: bool = True, split: str = "train") -> ImageSplit:
-        tf = train_transform(self.family, self.input_size, augment)
-        return ImageSplit(self.info, split, tf, mode=_mode(self.family))
+        return ImageSplit(self.info, split, self.train_transform(augment), mode=self.image_mode)
 
     def eval_set(self, split: str = "test", transform=None) -> ImageSplit:
         """``split`` with the evaluation transform (or ``transform``), restricted to ``test_indices``."""
-        tf = transform if transform is not None else eval_transform(self.family, self.input_size)
-        ds = ImageSplit(self.info, split, tf, mode=_mode(self.family))
+        tf = transform if transform is not None else self.eval_transform()
+        ds = ImageSplit(self.info, split, tf, mode=self.image_mode)
         if split == "test" and self.test_indices is not None:
             from ltbench.test_dists import SubsetSplit
 
             return SubsetSplit(ds, self.test_indices)
         return ds
 
-
-def _mode(family: str) -> str:
-    return "L" if family == "digits" else "RGB"
+    def image_split(self, split: str, transform: Any) -> ImageSplit:
+        """Split ``split`` of the task's data under any ``transform`` (e.g. a method's two-view transform)."""
+        return ImageSplit(self.info, split, transform, mode=self.image_mode)
 
 
 class Method:
-    """Base class. Subclasses set ``Config`` and ``recipes`` and implement ``fit``.
-
-    ``recipes`` maps ``"binary"``/``"official"`` (backbone kind) and ``"<kind>/<family>"`` to field
-    overrides of ``Config`` (applied in that order). Class attributes ``stages``, ``sampler``, ``test_time``
+    """Base class. Subclasses set ``Config`` and implement ``fit``; their recipes live in
+    :mod:`ltbench.recipes` under the registry name. Class attributes ``stages``, ``sampler``, ``test_time``
     and ``follows`` describe the method for ``ltbench methods``.
     """
 
     Config: ClassVar[type[TrainConfig]] = TrainConfig
-    recipes: ClassVar[dict[str, dict[str, Any]]] = {}
     stages: ClassVar[str] = ""
     sampler: ClassVar[str] = "instance"
     test_time: ClassVar[str] = "raw logits"
@@ -144,8 +161,13 @@ class Method:
 
     @classmethod
     def recipe(cls, binary: bool, family: str) -> dict[str, Any]:
-        kind = "binary" if binary else "official"
-        return {**cls.recipes.get(kind, {}), **cls.recipes.get(f"{kind}/{family}", {})}
+        """The field overrides of this method's default recipe for a backbone kind and family (the layers of
+        :func:`ltbench.recipes.recipe_layers`, merged); ``ltbench.config.resolve_config`` applies them."""
+        from ltbench.registry import METHODS
+
+        name = next(e.name for e in METHODS.entries() if e.obj is cls)
+        layers = recipes.recipe_layers(name, cls.Config, recipes.default_recipe(binary), family, binary)
+        return {k: v for _, layer in layers for k, v in layer.items()}
 
     def fit(self, task: Task) -> nn.Module:
         raise NotImplementedError

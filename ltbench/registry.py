@@ -34,6 +34,7 @@ class Registry(Generic[T]):
         self.packages = packages
         self._entries: dict[str, Entry[T]] = {}
         self._loaded = False
+        self._loading = False
 
     def register(self, name: str, **meta: Any) -> Callable[[T], T]:
         def deco(obj: T) -> T:
@@ -45,10 +46,26 @@ class Registry(Generic[T]):
         return deco
 
     def load(self) -> None:
-        if not self._loaded:
-            self._loaded = True
+        """Import every module of the registering packages once. A module that fails to import leaves no
+        entry behind and the registry unloaded, so the error comes back on the next call instead of a
+        silently half-filled registry. (Lookups made while loading, from a module being imported, see the
+        entries registered so far.)"""
+        if self._loaded or self._loading:
+            return
+        self._loading = True
+        try:
             for pkg in self.packages:
-                _import_submodules(pkg)
+                for module in _submodules(pkg):
+                    before = set(self._entries)
+                    try:
+                        importlib.import_module(module)
+                    except BaseException:
+                        for name in set(self._entries) - before:  # what the failed module registered
+                            del self._entries[name]
+                        raise
+            self._loaded = True
+        finally:
+            self._loading = False
 
     def names(self) -> list[str]:
         self.load()
@@ -77,11 +94,10 @@ class Registry(Generic[T]):
         return name in self._entries
 
 
-def _import_submodules(package: str) -> None:
+def _submodules(package: str) -> list[str]:
     pkg = importlib.import_module(package)
-    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{package}.{info.name}")
+    infos = sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name)
+    return [f"{package}.{i.name}" for i in infos if not i.name.startswith("_")]
 
 
 DATASETS: Registry = Registry("dataset", ("ltbench.builders.sources",))

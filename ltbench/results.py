@@ -1,8 +1,12 @@
-"""Result files: one JSON per (dataset, method, backbone, seed) at
-``<results>/<dataset>/<method>/<backbone>/seed<N>.json``, written atomically.
+"""Result files: one schema-versioned JSON per (dataset, row, backbone, seed) at
+``<results>/<dataset>/<row>/<backbone>/seed<N>.json``, written atomically.
 
-A method's variant (CANDLE's ablations) is part of its row name: ``candle`` with ``variant=cd`` is filed as
-``candle[cd]`` unless the variant is the method's default.
+:class:`Result` is the one definition of a result: ``run`` builds it, ``to_json``/``from_json`` write and read it
+(checking the schema version), the test fixtures and the leaderboard use it. A row is the method name, or
+``method[value]`` when the method's config declares a ``ROW_FIELD`` (CANDLE's ablation ``variant``).
+
+Schema 2 (2026-12) adds ``protocol``, ``stages``, ``selection`` and ``runtime`` (what really ran: device, world
+size, whether AMP was active); schema-1 files still read, with those fields unknown (``None``).
 """
 
 from __future__ import annotations
@@ -12,10 +16,115 @@ import json
 import os
 import platform
 import subprocess
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+from ltbench.errors import LTBenchError
+
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+
+
+@dataclass
+class Result:
+    """One run's outcome and provenance."""
+
+    dataset: str
+    source: str
+    method: str
+    row: str
+    backbone: str
+    binary: bool
+    recipe: str
+    family: str
+    seed: int
+    config: dict[str, Any]
+    metrics: dict[str, Any]
+    per_class_accuracy: list[float | None]
+    train_counts: list[int]
+    grouping: dict[str, Any]  # {"rule": ..., "classes": {"head": [...], "medium": [...], "tail": [...]}}
+    protocol: str | None = "ltbench"  # the split protocol of the build (manifest); None: unknown (schema 1)
+    #: the inference path: {"packed": auto|on|off, "path": "float" | the XNOR kernel that produced the logits}
+    inference: dict[str, Any] | None = field(default_factory=lambda: {"packed": "off", "path": "float"})
+    #: what really ran: {"device": ..., "world_size": N, "amp": True only when bf16 autocast was active}
+    runtime: dict[str, Any] | None = None
+    stages: list[dict[str, Any]] | None = field(default_factory=list)  # [{"name", "train_images", ...}]
+    selection: dict[str, Any] | None = None  # {"what": "tau", "on": "val" | "unused-pool" | "test" | ...}
+    timings: dict[str, float] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    records: dict[str, Any] = field(default_factory=dict)
+    #: issue-16 blocks (ltbench.result_extras): per-distribution metrics, cost, teacher overlap / reference
+    test_distributions: dict[str, Any] | None = None
+    test_distributions_protocol: dict[str, Any] | None = None
+    cost: dict[str, Any] | None = None
+    teacher_overlap: dict[str, Any] | None = None
+    teacher_reference: dict[str, Any] | None = None
+    config_hash: str = ""
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if not self.config_hash:
+            self.config_hash = config_hash(self.config)
+
+    @property
+    def inference_path(self) -> str | None:
+        return (self.inference or {}).get("path")
+
+    def variant_key(self) -> tuple:
+        """What must agree for two seeds to share a leaderboard row: the row, the data protocol and grouping,
+        the inference path and whether AMP really ran."""
+        amp = (self.runtime or {}).get("amp")
+        return (
+            self.dataset,
+            self.row,
+            self.backbone,
+            self.protocol,
+            self.grouping.get("rule"),
+            self.inference_path,
+            amp,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], origin: str = "result") -> Result:
+        version = data.get("schema_version")
+        if version not in READABLE_VERSIONS:
+            raise LTBenchError(
+                f"{origin}: result schema version {version!r} is not one this ltbench reads {READABLE_VERSIONS}",
+                "re-run it with this version of ltbench, or upgrade ltbench",
+            )
+        names = {f.name for f in fields(cls)}
+        known = {k: v for k, v in data.items() if k in names}
+        if version == 1:  # fields schema 1 did not record are unknown, not defaults
+            known.setdefault("protocol", None)
+            known.setdefault("stages", None)
+            known.setdefault("inference", data.get("inference"))
+        try:
+            return cls(**known)
+        except TypeError as e:
+            raise LTBenchError(f"{origin}: not a result file ({e})", "re-run it") from None
+
+    @classmethod
+    def from_json(cls, text: str, origin: str = "result") -> Result:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise LTBenchError(f"{origin} is not valid JSON ({e})", "re-run it or delete the file") from None
+        return cls.from_dict(data, origin)
+
+    def path(self, results: Path) -> Path:
+        return result_path(results, self.dataset, self.row, self.backbone, self.seed)
+
+    def write(self, results: Path) -> Path:
+        out = self.path(results)
+        atomic_write_text(out, self.to_json())
+        return out
 
 
 def result_path(results: Path, dataset: str, method: str, backbone: str, seed: int) -> Path:
@@ -71,13 +180,18 @@ def environment(device: str) -> dict[str, Any]:
     return env
 
 
-def read_results(results: Path) -> list[dict[str, Any]]:
-    """Every result JSON under ``results``, in path order (hidden run folders are skipped)."""
+def load_results(results: Path) -> list[tuple[Path, Result]]:
+    """Every result under ``results`` as (path relative to it, :class:`Result`), in path order (hidden run
+    folders skipped); a file of an unknown schema version is an error."""
     out = []
     for path in sorted(Path(results).glob("*/*/*/seed*.json")):
-        if any(part.startswith(".") for part in path.relative_to(results).parts):
+        rel = path.relative_to(results)
+        if any(part.startswith(".") for part in rel.parts):
             continue
-        data = json.loads(path.read_text(encoding="utf-8"))
-        data["_path"] = str(path.relative_to(results))
-        out.append(data)
+        out.append((rel, Result.from_json(path.read_text(encoding="utf-8"), str(path))))
     return out
+
+
+def read_results(results: Path) -> list[dict[str, Any]]:
+    """Every result under ``results`` as a dict (the schema's fields plus ``_path``), schema-checked."""
+    return [{**r.to_dict(), "_path": str(rel)} for rel, r in load_results(results)]

@@ -11,15 +11,14 @@ from typing import Any
 import torch
 
 from ltbench import distributed as dist
-from ltbench.config import resolve_config, to_dict
+from ltbench.config import check_backbone_args, resolve_config, resolved_recipe, to_dict
 from ltbench.data import DEFAULT_DATA, open_split
 from ltbench.errors import LTBenchError
+from ltbench.families import get_family
 from ltbench.method import Task
 from ltbench.registry import BACKBONES, METHODS
-from ltbench.results import SCHEMA_VERSION, config_hash, environment, result_path, write_result
+from ltbench.results import Result, environment, result_path
 from ltbench.seeding import seed_everything
-
-DEFAULT_BACKBONE = {"digits": "reactnet-a-tiny", "small": "reactnet-a", "large": "reactnet-a"}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -48,18 +47,38 @@ def _check_weights(backbone: str, weights: str) -> None:
 
 
 def default_backbone(family: str) -> str:
-    return DEFAULT_BACKBONE[family]
+    return get_family(family).default_backbone
 
 
 __all__ = ["resolve_config", "run_one"]  # resolve_config lives in ltbench.config (methods may call it)
 
 
 def row_name(method: str, cfg: Any) -> str:
-    """``candle`` for the default variant, ``candle[cd]`` for an ablation variant."""
-    fields = {f.name: f for f in dataclasses.fields(cfg)}
-    if "variant" in fields and cfg.variant != fields["variant"].default:
-        return f"{method}[{cfg.variant}]"
-    return method
+    """The leaderboard row: ``method``, or ``method[value]`` when the config declares a row field
+    (``Config.ROW_FIELD``, e.g. CANDLE's ``variant``) and its value is not the field's default."""
+    field_name = getattr(type(cfg), "ROW_FIELD", None)
+    if field_name is None:
+        return method
+    default = {f.name: f.default for f in dataclasses.fields(cfg)}[field_name]
+    value = getattr(cfg, field_name)
+    return method if value == default else f"{method}[{value}]"
+
+
+def backbone_kwargs(cfg: Any, backbone: str) -> dict[str, Any]:
+    """The backbone factory's keyword arguments a config asks for (``backbone_args``, ``weights``)."""
+    kwargs = check_backbone_args(backbone, dict(getattr(cfg, "backbone_args", {}) or {}))
+    if getattr(cfg, "weights", None):
+        _check_weights(backbone, cfg.weights)
+        kwargs["weights"] = cfg.weights
+    return kwargs
+
+
+def split_records(
+    records: dict[str, Any],
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None, dict[str, Any]]:
+    """(stages, selection, records): methods report ``stages`` and ``selection`` under those record keys; the
+    result carries them as its own fields (what the leaderboard reads) and keeps the records as reported."""
+    return list(records.get("stages", [])), records.get("selection"), dict(records)
 
 
 def run_one(
@@ -75,6 +94,7 @@ def run_one(
     resume: bool = False,
     keep_checkpoints: bool = False,
     packed: str = "auto",
+    recipe: str | None = None,
     test_dist: str | None = None,
 ) -> Path:
     """Train and evaluate ``method`` on built split ``dataset``; return the result file's path.
@@ -89,10 +109,12 @@ def run_one(
     from ltbench.backbones import is_binary
 
     binary = is_binary(backbone)
-    cfg = resolve_config(method_cls, binary, info.family, config_file, sets)
+    cfg = resolve_config(method, binary, info.family, config_file, sets, recipe, backbone)
+    recipe_name = resolved_recipe(method, binary, config_file, recipe)
+    kwargs = backbone_kwargs(cfg, backbone)  # checked before anything trains
     from ltbench.result_extras import plan_test_dists, result_extras
 
-    dist_plan = plan_test_dists(info, test_dist)
+    dist_plan = plan_test_dists(info, test_dist)  # a bad --test-dist fails before anything trains
     row = row_name(method, cfg)
     out = result_path(results, info.name, row, backbone, seed)
     run_dir = Path(results) / ".runs" / info.name / row / backbone / f"seed{seed}"
@@ -102,15 +124,17 @@ def run_one(
         run_dir.parent.joinpath(f"{run_dir.name}.log").unlink(missing_ok=True)
     dist.barrier()
     task = Task(info=info, backbone=backbone, device=dev, seed=seed, run_dir=run_dir, resume=resume)
-    if getattr(cfg, "weights", None):
-        _check_weights(backbone, cfg.weights)
-        task.backbone_kwargs["weights"] = cfg.weights
+    task.backbone_kwargs.update(kwargs)
     seed_everything(seed)
     from ltbench.evaluate import RESULT_METRICS, evaluate
+    from ltbench.trainer import amp_active
 
     t0 = time.perf_counter()
     m = method_cls(cfg)
     model = m.fit(task)
+    if isinstance(model, tuple):  # fit may return (model, records)
+        model, extra = model
+        task.records.update(extra)
     t1 = time.perf_counter()
     if not dist.is_main():  # rank 0 evaluates and writes the result; the other ranks wait for it
         dist.barrier()
@@ -121,33 +145,38 @@ def run_one(
     seed_everything(seed)  # test-time steps (TADE's random views) start from the run's seed
     metrics = evaluate(m, eval_model, task)
     t2 = time.perf_counter()
-    config = to_dict(cfg)
-    result = {
-        "schema_version": SCHEMA_VERSION,
-        "dataset": info.name,
-        "source": info.manifest["source"],
-        "protocol": info.protocol,
-        "method": method,
-        "row": row,
-        "backbone": backbone,
-        "binary": binary,
-        "recipe": "binary" if binary else "official",
-        "family": info.family,
-        "seed": seed,
-        "config": config,
-        "config_hash": config_hash(config),
-        "metrics": {k: metrics[k] for k in RESULT_METRICS},
-        "per_class_accuracy": metrics["per_class"],
-        "train_counts": task.class_counts,
-        "grouping": {"rule": info.grouping, "classes": metrics["groups"]},
-        "timings": {"fit_s": round(t1 - t0, 3), "eval_s": round(t2 - t1, 3)},
-        "environment": {**environment(str(task.device)), "world_size": dist.world_size()},
-        "records": {**task.records, **metrics["test_time_records"]},
-        "inference": inference,
-    }
-    result.update(result_extras(m, model, eval_model, task, inference, config, dist_plan))
-    result["timings"]["extras_s"] = round(time.perf_counter() - t2, 3)
-    write_result(out, result)
+    stages, selection, records = split_records({**task.records, **metrics["test_time_records"]})
+    result = Result(
+        dataset=info.name,
+        source=info.manifest["source"],
+        method=method,
+        row=row,
+        backbone=backbone,
+        binary=binary,
+        recipe=recipe_name,
+        family=info.family,
+        protocol=info.protocol,
+        seed=seed,
+        config=to_dict(cfg),
+        metrics={k: metrics[k] for k in RESULT_METRICS},
+        per_class_accuracy=metrics["per_class"],
+        train_counts=task.class_counts,
+        grouping={"rule": info.grouping, "classes": metrics["groups"]},
+        inference=inference,
+        runtime={
+            "device": str(task.device),
+            "world_size": dist.world_size(),
+            "amp": amp_active(cfg, task.device),
+        },
+        stages=stages,
+        selection=selection,
+        timings={"fit_s": round(t1 - t0, 3), "eval_s": round(t2 - t1, 3)},
+        environment={**environment(str(task.device)), "world_size": dist.world_size()},
+        records=records,
+        **result_extras(m, model, eval_model, task, inference, to_dict(cfg), dist_plan),
+    )
+    result.timings["extras_s"] = round(time.perf_counter() - t2, 3)
+    result.write(results)
     if not keep_checkpoints:
         shutil.rmtree(run_dir, ignore_errors=True)
     dist.barrier()

@@ -87,31 +87,43 @@ def dataset_details(name: str) -> None:
     out.print(t)
 
 
-def methods_table() -> None:
+def methods_rows() -> list[list[str]]:
+    """One row per registered method: name, stages, sampler, test-time step, what it follows."""
     from ltbench.registry import METHODS
 
-    t = Table(title="ltbench methods")
-    for col in ("name", "stages", "sampler", "test time", "follows"):
-        t.add_column(col, overflow="fold")
-    for e in METHODS.entries():
-        m = e.obj
-        t.add_row(e.name, m.stages, m.sampler, m.test_time, m.follows)
-    out.print(t)
+    return [[e.name, e.obj.stages, e.obj.sampler, e.obj.test_time, e.obj.follows] for e in METHODS.entries()]
 
 
-def backbones_table() -> None:
+def backbones_rows() -> list[list[str]]:
+    """One row per registered backbone: name, binary, native input size, description."""
     from ltbench.registry import BACKBONES
 
-    t = Table(title="ltbench backbones")
-    for col in ("name", "binary", "input", "description"):
-        t.add_column(col)
-    for e in BACKBONES.entries():
-        t.add_row(
+    return [
+        [
             e.name,
             "yes" if e.meta.get("binary") else "no",
             str(e.meta.get("input_size", "-")),
             e.meta.get("description", ""),
-        )
+        ]
+        for e in BACKBONES.entries()
+    ]
+
+
+def methods_table() -> None:
+    t = Table(title="ltbench methods")
+    for col in ("name", "stages", "sampler", "test time", "follows"):
+        t.add_column(col, overflow="fold")
+    for row in methods_rows():
+        t.add_row(*row)
+    out.print(t)
+
+
+def backbones_table() -> None:
+    t = Table(title="ltbench backbones")
+    for col in ("name", "binary", "input", "description"):
+        t.add_column(col)
+    for row in backbones_rows():
+        t.add_row(*row)
     out.print(t)
 
 

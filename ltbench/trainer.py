@@ -41,10 +41,11 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ltbench import distributed as dist
+from ltbench import trackers
 from ltbench.data import num_workers
 from ltbench.errors import LTBenchError
 from ltbench.method import Task, TrainConfig
-from ltbench.progress import console, make_progress
+from ltbench.progress import console, epoch_summary, make_progress, report
 from ltbench.samplers import make_sampler
 
 Step = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -144,6 +145,11 @@ class EMA:
             m.load_state_dict(self.shadow[k])
 
 
+def amp_active(cfg: Any, device: torch.device) -> bool:
+    """Whether ``cfg.amp`` really runs: bf16 autocast on CUDA only (elsewhere training stays fp32)."""
+    return bool(cfg.amp) and device.type == "cuda"
+
+
 class Trainer:
     def __init__(self, task: Task, cfg: TrainConfig, stage: str):
         self.task, self.cfg, self.stage = task, cfg, stage
@@ -238,6 +244,8 @@ class Trainer:
                 if on_epoch_end is not None:
                     rec.update(on_epoch_end(epoch) or {})
                 self.history.append(rec)
+                if main:
+                    report(prog, bar, epoch_summary(rec, cfg.epochs))
                 self._log(rec, writer)
                 self._save(modules, opt, sched, epoch + 1)
         if writer is not None:
@@ -253,7 +261,7 @@ class Trainer:
     def _autocast(self):
         if not self.cfg.amp:
             return nullcontext()
-        if self.task.device.type != "cuda":
+        if not amp_active(self.cfg, self.task.device):
             console.log(
                 f"{self.stage}: amp is bf16 autocast on CUDA only; training in fp32 on {self.task.device}"
             )
@@ -291,6 +299,7 @@ class Trainer:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("a") as f:
             f.write(json.dumps({"stage": self.stage, **rec}) + "\n")
+        trackers.epoch(self.stage, rec)  # --log jsonl|tensorboard|wandb
         if writer is not None:
             for k, v in rec.items():
                 if k != "epoch":

@@ -1,11 +1,12 @@
-"""Hand-written result files for the leaderboard and plot tests (the schema ``ltbench.run.run_one`` writes)."""
+"""Hand-written result files for the leaderboard and plot tests, built as :class:`ltbench.results.Result` (the
+type ``ltbench.run.run_one`` writes), so the fixtures cannot drift from the schema."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from ltbench.results import config_hash, result_path, write_result
+from ltbench.results import Result, result_path, write_result
 
 COUNTS = [100, 60, 30, 20, 10, 5]  # thirds: head {0, 1}, medium {2, 3}, tail {4, 5}
 GROUPS = {"head": [0, 1], "medium": [2, 3], "tail": [4, 5]}
@@ -22,6 +23,10 @@ def make_result(
     groups: dict[str, list[int]] | None = None,
     rule: str = "thirds",
     records: dict[str, Any] | None = None,
+    protocol: str = "ltbench",
+    inference: dict[str, Any] | None = None,
+    stages: list[dict[str, Any]] | None = None,
+    selection: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A result whose metrics follow from ``per_class`` exactly (group = mean of its classes)."""
     counts = counts or COUNTS
@@ -32,20 +37,19 @@ def make_result(
         vals = [per_class[c] for c in cs if per_class[c] is not None]
         return sum(vals) / len(vals) if vals else None
 
-    return {
-        "schema_version": 1,
-        "dataset": dataset,
-        "source": dataset.split("-")[0],
-        "method": row.split("[")[0],
-        "row": row,
-        "backbone": backbone,
-        "binary": True,
-        "recipe": "binary",
-        "family": "small",
-        "seed": seed,
-        "config": config,
-        "config_hash": config_hash(config),
-        "metrics": {
+    return Result(
+        dataset=dataset,
+        source=dataset.split("-")[0],
+        method=row.split("[")[0],
+        row=row,
+        backbone=backbone,
+        binary=True,
+        recipe="binary",
+        family="small",
+        protocol=protocol,
+        seed=seed,
+        config=config,
+        metrics={
             "avg": mean(range(len(per_class))),
             "top1": mean(range(len(per_class))),
             "head": mean(groups["head"]),
@@ -56,19 +60,23 @@ def make_result(
             "medium_as_head": 0.1 if groups["medium"] else None,
             "tail_as_medium": 0.2 if groups["tail"] else None,
         },
-        "per_class_accuracy": per_class,
-        "train_counts": counts,
-        "grouping": {"rule": rule, "classes": groups},
-        "timings": {"fit_s": 1.0, "eval_s": 0.1},
-        "environment": {
+        per_class_accuracy=per_class,
+        train_counts=counts,
+        grouping={"rule": rule, "classes": groups},
+        inference=inference or {"packed": "auto", "path": "float"},
+        runtime={"device": "cpu", "world_size": 1, "amp": False},
+        stages=stages if stages is not None else [{"name": "fit", "train_images": sum(counts)}],
+        selection=selection,
+        timings={"fit_s": 1.0, "eval_s": 0.1},
+        environment={
             "ltbench": "0.1.0",
             "python": "3.12.0",
             "torch": "2.4.0",
             "device": "cpu",
             "git_commit": "0123456789abcdef0123456789abcdef01234567",
         },
-        "records": records or {},
-    }
+        records=records or {},
+    ).to_dict()
 
 
 def write(results: Path, result: dict[str, Any]) -> Path:

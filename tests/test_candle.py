@@ -224,11 +224,12 @@ def test_config_readings():
         dataclasses.replace(cfg, variant="cd+mr").check()
     with pytest.raises(LTBenchError):
         dataclasses.replace(cfg, cache_teacher=True).check()
-    assert las_epsilons_for(cfg, "cifar100", 100) == (0.4, 0.1)
-    assert las_epsilons_for(cfg, "cifar10", 10) == (0.1, 0.0)
-    assert las_epsilons_for(cfg, "places_lt", None) == (0.4, 0.1)
+    # the one ε table: SADE-AgnosticLT f0c042c custum_data/new_dataset.py:53-69 smooth_dict, [head, tail]
+    assert las_epsilons_for(cfg, "cifar100", 100) == (0.08, 0.36)
+    assert las_epsilons_for(cfg, "cifar10", 10) == (0.07, 0.07)
+    assert las_epsilons_for(cfg, "places-lt", None) == (0.4, 0.1)
     assert las_epsilons_for(cfg, "digits", 10) == (0.3, 0.0)
-    assert las_epsilons_for(dataclasses.replace(cfg, las_eps_head=0.2), "cifar100", 100) == (0.2, 0.1)
+    assert las_epsilons_for(dataclasses.replace(cfg, las_eps_head=0.2), "cifar100", 100) == (0.2, 0.36)
 
 
 def test_row_names():

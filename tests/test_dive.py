@@ -109,7 +109,7 @@ def test_dive_star_with_candle_teacher_end_to_end(digits_data, tmp_path):
 def test_unknown_teacher_is_a_user_error(digits_data, tmp_path):
     from ltbench.errors import LTBenchError
 
-    with pytest.raises(LTBenchError, match="unknown DiVE teacher"):
+    with pytest.raises(LTBenchError, match="teacher"):  # a Literal choice: rejected when the config resolves
         _run("dive", digits_data, tmp_path, teacher="oracle")
 
 

@@ -313,6 +313,7 @@ def test_repo_reported_csv_is_the_papers_figures():
 
 def test_demo_plan_follows_registry_meta():
     from dataclasses import dataclass
+    from typing import ClassVar
 
     from ltbench.demo import demo_plan
     from ltbench.method import Method, TrainConfig
@@ -320,6 +321,7 @@ def test_demo_plan_follows_registry_meta():
 
     @dataclass
     class VConfig(TrainConfig):
+        ROW_FIELD: ClassVar[str | None] = "variant"  # rows per variant are declared, not inferred from a name
         variant: str = "full"
 
     class WithVariants(Method):
@@ -373,6 +375,8 @@ def test_demo_end_to_end_with_ce(tmp_path, digits_data):
 
 def test_load_run_defaults_and_what_really_ran():
     r = make_result("digits-lt10", "ce", 0, [0.5] * 6, config={"amp": True})
+    for key in ("protocol", "inference", "runtime"):  # an older result (schema 1) has none of these
+        r.pop(key)
     run = load_run(r)  # an older result: no protocol, no inference, AMP asked on a CPU
     assert run.setting == Setting("ltbench", "thirds", "float", False, "cpu", 1)
     r["environment"]["device"] = "cuda:0"

@@ -117,7 +117,7 @@ def load_run(r: Mapping[str, Any]) -> Run:
         records=r.get("records", {}),
         environment=env,
         selection_on_test=[str(s.get("what", "?")) for s in selection if s.get("on") == "test"],
-        extras={k: r[k] for k in RESULT_BLOCKS if k in r},
+        extras={k: r[k] for k in RESULT_BLOCKS if r.get(k) is not None},
     )
 
 
