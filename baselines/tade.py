@@ -69,7 +69,7 @@ from ltbench.transforms import mean_std, train_transform
 
 from .ldam import CosineClassifier
 from .losses import log_prior
-from .paco import TwoViews, image_mode
+from .paco import TwoViews
 
 NUM_EXPERTS = 3
 
@@ -253,7 +253,7 @@ class TADE(Method):
         """Learn the 3 aggregation weights on two views of the unlabelled test images; (a, epochs run)."""
         cfg = self.config
         views = TwoViews(test_time_view(task.family, task.input_size or 224))
-        data = UnlabelledViews(ImageSplit(task.info, "test", views, mode=image_mode(task.family)))
+        data = UnlabelledViews(task.eval_set("test", transform=views))  # the distribution evaluated
         gen = torch.Generator().manual_seed(task.seed)
         loader = DataLoader(data, batch_size=cfg.tta_batch_size, shuffle=True, generator=gen)
         was_training = model.training

@@ -292,6 +292,19 @@ def build(
         manifest["source_info"] = spec_info(spec)
         if spec.origin is not None:  # a source made from options: where it came from, and its family
             manifest.update(origin=spec.origin, family=spec.scale)
+        if "test" in splits:  # SADE's test-agnostic subsets, as index lists into `test` (ltbench.test_dists)
+            from ltbench.test_dists import for_build
+
+            test = manifest["splits"]["test"]
+            labels = np.asarray(splits["test"][0].labels)[splits["test"][1]]
+            manifest["test_distributions"] = for_build(
+                spec.name,
+                opts.source_dir,
+                test["source_keys"],
+                labels,
+                manifest["splits"]["train"]["class_counts"],
+                order if profile else None,
+            )
         card = render_card(manifest, spec_info(spec), repo_id=repo_id)
         (tmp / "README.md").write_text(card, encoding="utf-8")
         manifest["files"]["README.md"] = sha256_file(tmp / "README.md")

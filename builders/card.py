@@ -160,6 +160,12 @@ def render_card(manifest: dict[str, Any], spec_info: dict[str, Any], repo_id: st
             f"{lt['pool_size']:,} images), c running over the LT class order `profile.lt_order` "
             f"(`{lt['class_order']}`). " + _selection(manifest),
         ]
+    from ltbench.overlaps import card_section as overlap_section
+    from ltbench.test_dists import card_section as dists_section
+
+    for extra in (overlap_section(manifest["source"]), dists_section(manifest.get("test_distributions"))):
+        if extra:
+            lines += ["", extra.rstrip()]
     notes = manifest.get("notes") or {}
     if notes:
         lines += ["", "## Source notes and deviations", ""]

@@ -294,6 +294,12 @@ def backbones() -> None:
     help="Also log epochs, the resolved config, the result and plots to a tracker (repeatable); "
     "under <results>/logs/.",
 )
+@click.option(
+    "--test-dist",
+    default=None,
+    metavar="all|uniform|forward10|...",
+    help="Also evaluate on SADE's test-agnostic distributions (comma-separated names or all).",
+)
 @DATA
 @RESULTS
 def run(
@@ -311,6 +317,7 @@ def run(
     resume,
     packed,
     logs,
+    test_dist,
     data_root,
     results,
 ) -> None:
@@ -344,6 +351,7 @@ def run(
                     resume,
                     packed=packed,
                     recipe=recipe,
+                    test_dist=test_dist,
                 )
                 tracked.finish(path)
             print_result(path)

@@ -74,6 +74,7 @@ class Task:
     resume: bool = False
     backbone_kwargs: dict[str, Any] = field(default_factory=dict)
     records: dict[str, Any] = field(default_factory=dict)  # method extras stored in the result
+    test_indices: list[int] | None = None  # evaluate on these test rows only (a test-agnostic distribution)
 
     @property
     def num_classes(self) -> int:
@@ -128,8 +129,15 @@ class Task:
     def train_set(self, augment: bool = True, split: str = "train") -> ImageSplit:
         return ImageSplit(self.info, split, self.train_transform(augment), mode=self.image_mode)
 
-    def eval_set(self, split: str = "test") -> ImageSplit:
-        return ImageSplit(self.info, split, self.eval_transform(), mode=self.image_mode)
+    def eval_set(self, split: str = "test", transform=None) -> ImageSplit:
+        """``split`` with the evaluation transform (or ``transform``), restricted to ``test_indices``."""
+        tf = transform if transform is not None else self.eval_transform()
+        ds = ImageSplit(self.info, split, tf, mode=self.image_mode)
+        if split == "test" and self.test_indices is not None:
+            from ltbench.test_dists import SubsetSplit
+
+            return SubsetSplit(ds, self.test_indices)
+        return ds
 
     def image_split(self, split: str, transform: Any) -> ImageSplit:
         """Split ``split`` of the task's data under any ``transform`` (e.g. a method's two-view transform)."""

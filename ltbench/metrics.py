@@ -1,5 +1,6 @@
-"""The metrics, as pure functions of labels and logits: per-class accuracy, avg (mean per-class) / top-1 /
-head / medium / tail, ECE, and the group confusion summary ("tail misclassified as head" rates).
+"""The metrics, as pure functions of labels and logits: per-class accuracy, avg (mean per-class = balanced
+accuracy) / top-1 / top-5 / macro-F1 / head / medium / tail, ECE, and the group confusion summary ("tail
+misclassified as head" rates).
 
 ``RESULT_METRICS`` names what a result file stores under ``metrics``. :mod:`ltbench.evaluate` runs a method's
 predictions through :func:`summarize`; methods that diagnose a part of themselves (a teacher's test accuracy)
@@ -18,6 +19,8 @@ from ltbench.groups import GROUPS, group_classes
 RESULT_METRICS = (
     "avg",
     "top1",
+    "top5",
+    "macro_f1",
     "head",
     "medium",
     "tail",
@@ -36,6 +39,26 @@ def per_class_accuracy(labels: np.ndarray, preds: np.ndarray, num_classes: int) 
         mask = labels == c
         out.append(float((preds[mask] == c).mean()) if mask.any() else None)
     return out
+
+
+def top_k_accuracy(labels: np.ndarray, logits: np.ndarray, k: int = 5) -> float | None:
+    """Fraction of images whose label is among the ``k`` largest logits (None when k >= classes: always 1)."""
+    if logits.shape[1] <= k:
+        return None
+    topk = np.argsort(-logits, axis=1, kind="stable")[:, :k]
+    return float((topk == labels[:, None]).any(1).mean())
+
+
+def macro_f1(labels: np.ndarray, preds: np.ndarray, num_classes: int) -> float | None:
+    """Mean over the classes present in ``labels`` of F1 = 2·TP / (2·TP + FP + FN)."""
+    scores = []
+    for c in range(num_classes):
+        true, pred = labels == c, preds == c
+        if not true.any():
+            continue
+        tp = float((true & pred).sum())
+        scores.append(2 * tp / (2 * tp + float((~true & pred).sum()) + float((true & ~pred).sum())))
+    return float(np.mean(scores)) if scores else None
 
 
 def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
@@ -105,6 +128,8 @@ def summarize(
     out: dict[str, Any] = {
         "avg": mean(range(num_classes)),
         "top1": float((preds == labels).mean()),
+        "top5": top_k_accuracy(labels, logits, 5),
+        "macro_f1": macro_f1(labels, preds, num_classes),
         **{g: mean(groups[g]) for g in GROUPS},
         "ece": expected_calibration_error(probs, labels),
         "tail_as_head": rate("tail", "head"),

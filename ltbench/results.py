@@ -54,6 +54,12 @@ class Result:
     timings: dict[str, float] = field(default_factory=dict)
     environment: dict[str, Any] = field(default_factory=dict)
     records: dict[str, Any] = field(default_factory=dict)
+    #: issue-16 blocks (ltbench.result_extras): per-distribution metrics, cost, teacher overlap / reference
+    test_distributions: dict[str, Any] | None = None
+    test_distributions_protocol: dict[str, Any] | None = None
+    cost: dict[str, Any] | None = None
+    teacher_overlap: dict[str, Any] | None = None
+    teacher_reference: dict[str, Any] | None = None
     config_hash: str = ""
     schema_version: int = SCHEMA_VERSION
 

@@ -95,11 +95,13 @@ def run_one(
     keep_checkpoints: bool = False,
     packed: str = "auto",
     recipe: str | None = None,
+    test_dist: str | None = None,
 ) -> Path:
     """Train and evaluate ``method`` on built split ``dataset``; return the result file's path.
 
     ``packed``: evaluate binary backbones on the XNOR kernels (``auto``: where a kernel exists; ``on``; ``off``);
-    the result's ``inference`` says which path produced the numbers."""
+    the result's ``inference`` says which path produced the numbers. ``test_dist`` (``all``, ``forward10``, …)
+    also evaluates on SADE's test-agnostic distributions (:mod:`ltbench.result_extras`)."""
     method_cls = METHODS.get(method)
     info = open_split(dataset, data_root)
     backbone = backbone or default_backbone(info.family)
@@ -110,6 +112,9 @@ def run_one(
     cfg = resolve_config(method, binary, info.family, config_file, sets, recipe, backbone)
     recipe_name = resolved_recipe(method, binary, config_file, recipe)
     kwargs = backbone_kwargs(cfg, backbone)  # checked before anything trains
+    from ltbench.result_extras import plan_test_dists, result_extras
+
+    dist_plan = plan_test_dists(info, test_dist)  # a bad --test-dist fails before anything trains
     row = row_name(method, cfg)
     out = result_path(results, info.name, row, backbone, seed)
     run_dir = Path(results) / ".runs" / info.name / row / backbone / f"seed{seed}"
@@ -137,6 +142,7 @@ def run_one(
     from ltbench.binary.packed import prepare_eval
 
     eval_model, inference = prepare_eval(m, model, task, packed)
+    seed_everything(seed)  # test-time steps (TADE's random views) start from the run's seed
     metrics = evaluate(m, eval_model, task)
     t2 = time.perf_counter()
     stages, selection, records = split_records({**task.records, **metrics["test_time_records"]})
@@ -167,7 +173,9 @@ def run_one(
         timings={"fit_s": round(t1 - t0, 3), "eval_s": round(t2 - t1, 3)},
         environment={**environment(str(task.device)), "world_size": dist.world_size()},
         records=records,
+        **result_extras(m, model, eval_model, task, inference, to_dict(cfg), dist_plan),
     )
+    result.timings["extras_s"] = round(time.perf_counter() - t2, 3)
     result.write(results)
     if not keep_checkpoints:
         shutil.rmtree(run_dir, ignore_errors=True)

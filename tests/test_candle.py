@@ -278,7 +278,7 @@ def test_full_candle_records(digits_data, tmp_path, tiny_encoder):
     model = candle_method.Candle(cfg).fit(task)
     r = task.records
     assert len(r["lambda_per_epoch"]) == 2 and all(0 < v < 1 for v in r["lambda_per_epoch"])
-    assert set(r["teacher_calibration"]) == {"avg", "head", "medium", "tail"}
+    assert set(r["teacher_calibration"]) == {"avg", "top1", "top5", "macro_f1", "head", "medium", "tail"}
     assert len(r["weight_norms"]["teacher"]) == len(r["weight_norms"]["student"]) == 10
     assert r["teacher"]["resolutions"] == [4, 8, 16]
     assert model(torch.randn(2, 1, 8, 8)).shape == (2, 10)

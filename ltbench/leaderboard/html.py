@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from html import escape
 
+from ltbench.leaderboard.eval_views import extra_tables
 from ltbench.leaderboard.markdown import MARKER, Figures
 from ltbench.leaderboard.model import Board, Table
 from ltbench.leaderboard.paper_tables import paper_tables
@@ -117,6 +118,7 @@ def dataset_html(board: Board, dataset: str, figures: Figures) -> str:
     body = (
         f'<nav><a href="index.html">← all leaderboards</a></nav>\n<h1>{escape(dataset)}</h1>\n'
         + html_table(dataset_table(board, dataset), heading=False)
+        + "".join(html_table(t) for t in extra_tables(board, dataset))
         + _figures(figures.get(dataset, ()))
     )
     return _page(f"{dataset} — ltbench leaderboard", body)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ltbench.errors import LTBenchError
 from ltbench.groups import RULES
+from ltbench.leaderboard.eval_views import extra_tables
 from ltbench.leaderboard.model import Board, Table
 from ltbench.leaderboard.paper_tables import load_spec, paper_tables, suites
 from ltbench.leaderboard.views import compact_table, dataset_table, incomplete, provenance_table
@@ -49,6 +50,7 @@ def dataset_page(board: Board, dataset: str, figures: Figures) -> str:
         f"{n_res} result file{'' if n_res == 1 else 's'}; index: [README](README.md).",
         "",
         md_table(dataset_table(board, dataset), heading=""),
+        *(md_table(t) for t in extra_tables(board, dataset)),
     ]
     return "\n".join(lines + _figures(figures.get(dataset, ())))
 

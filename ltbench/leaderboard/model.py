@@ -16,6 +16,7 @@ from typing import Any
 from ltbench.errors import LTBenchError
 from ltbench.groups import GROUPS
 from ltbench.leaderboard.reported import Reported, primary_reported, read_reported, resolve_reported
+from ltbench.result_extras import RESULT_BLOCKS
 from ltbench.stats import Summary, paired, summarize
 
 GROUP_METRICS = GROUPS  # depend on the grouping rule
@@ -72,6 +73,7 @@ class Run:
     records: Mapping[str, Any]
     environment: Mapping[str, Any]
     selection_on_test: list[str]  # what was selected on test labels (empty when nothing was)
+    extras: Mapping[str, Any] = field(default_factory=dict)  # ltbench.result_extras.RESULT_BLOCKS present
 
 
 def load_run(r: Mapping[str, Any]) -> Run:
@@ -115,6 +117,7 @@ def load_run(r: Mapping[str, Any]) -> Run:
         records=r.get("records", {}),
         environment=env,
         selection_on_test=[str(s.get("what", "?")) for s in selection if s.get("on") == "test"],
+        extras={k: r[k] for k in RESULT_BLOCKS if r.get(k) is not None},
     )
 
 

@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from ltbench.groups import RULES
+from ltbench.leaderboard.eval_views import COST_NOTE, COST_TITLES, cost_cells, has_cost, overlap_flag
 from ltbench.leaderboard.model import (
     BASELINE_ROW,
     COLUMNS,
@@ -73,6 +74,8 @@ def flags(e: Entry) -> str:
         out.append(f"missing seeds {', '.join(map(str, e.missing_seeds))}")
     if e.selection_on_test:
         out.append(f"selection on test labels ({', '.join(e.selection_on_test)})")
+    if overlap_flag(e):
+        out.append(overlap_flag(e))
     return "; ".join(out)
 
 
@@ -96,7 +99,7 @@ def dataset_table(board: Board, dataset: str) -> Table:
     for m in COLUMNS:
         cols += [m, f"{m} (paper)", f"Δ {m}"] if with_paper else [m]
     cols += [f"avg {LEVEL:.0%} CI"] + ([f"avg vs {BASELINE_ROW} (paired)"] if with_ce else [])
-    cols += [EXTRA_TITLES[x] for x in EXTRA] + ["seeds", "flags"]
+    cols += [EXTRA_TITLES[x] for x in EXTRA] + (COST_TITLES if has_cost(es) else []) + ["seeds", "flags"]
     rows = []
     for e in es:
         cells = [e.row, e.backbone] + ([e.setting.tags(tags) if e.setting else ""] if tags else [])
@@ -109,7 +112,7 @@ def dataset_table(board: Board, dataset: str) -> Table:
         cells.append(fmt_interval(s.summary if s else None))
         if with_ce:
             cells.append(fmt_paired(e))
-        cells += [fmt_stat(e.stat(x)) for x in EXTRA]
+        cells += [fmt_stat(e.stat(x)) for x in EXTRA] + (cost_cells(e) if has_cost(es) else [])
         cells += [str(len(e.runs)), flags(e)]
         rows.append(cells)
     rules = sorted({e.rule for e in es if e.rule})
@@ -117,6 +120,8 @@ def dataset_table(board: Board, dataset: str) -> Table:
     shared = shared_setting_note(es)
     if shared:
         notes.append(shared)
+    if has_cost(es):
+        notes.append(COST_NOTE)
     notes.append(
         f"Accuracy (%) on the test split, mean ± sample std over seeds; avg {LEVEL:.0%} CI = Student-t interval "
         "over seeds; avg = mean per-class accuracy; ECE (15 bins) in %; tail→head (medium→head) = % of tail "
