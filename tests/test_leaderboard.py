@@ -379,6 +379,8 @@ def test_load_run_defaults_and_what_really_ran():
         r.pop(key)
     run = load_run(r)  # an older result: no protocol, no inference, AMP asked on a CPU
     assert run.setting == Setting("ltbench", "thirds", "float", False, "cpu", 1)
+    r["runtime"] = None  # a schema-1 file upgraded by Result.from_json and written back holds runtime: null
+    assert load_run(r).setting == Setting("ltbench", "thirds", "float", False, "cpu", 1)
     r["environment"]["device"] = "cuda:0"
     assert load_run(r).setting.amp is True and load_run(r).setting.device == "cuda"  # bf16 autocast on CUDA
     r["runtime"] = {"amp": False, "device": "cuda:1", "world_size": 2}  # what the run recorded wins

@@ -82,7 +82,7 @@ def load_run(r: Mapping[str, Any]) -> Run:
     ``result["inference"]["path"]`` (float when absent), AMP as really run (``result["runtime"]["amp"]`` when
     recorded, else the trainer's rule: bf16 autocast only on CUDA), world size 1, no selection."""
     env = r.get("environment", {})
-    runtime = r.get("runtime", {})
+    runtime = r.get("runtime") or {}  # schema 1 has no runtime block; an upgraded one holds None
     device = str(runtime.get("device", env.get("device", "cpu")))
     amp = runtime.get("amp")
     if amp is None:
