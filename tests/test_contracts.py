@@ -55,6 +55,11 @@ def test_every_method_backbone_kind_family_resolves(method, family, backbone):
         for stage in stage_prefixes(type(cfg)):
             assert f"{stage}_lr" in dataclasses.asdict(cfg)
         assert to_yaml(cfg, name)  # printable by `ltbench config`
+        teacher, teacher_set = getattr(cfg, "teacher", None), getattr(cfg, "teacher_set", ())
+        if teacher in METHODS.names():  # a teacher that is another method gets its keys resolved there too
+            from ltbench.config import parse_sets
+
+            resolve_config(teacher, binary, family, sets=parse_sets(teacher_set))
 
 
 def _in_chans_and_size(entry) -> tuple[int, int]:
