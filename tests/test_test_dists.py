@@ -184,3 +184,13 @@ def test_imagenet_lt_build_imports_sades_lists(tmp_path):
     assert dist["uniform"]["num_rows"] == 15
     stored = json.loads((d / "manifest.json").read_text())["splits"]["test"]["source_keys"]
     assert [stored[i] for i in dist["forward2"]["indices"]] == [test[i][0] for i in (0, 1, 2, 3, 5, 6, 10)]
+
+
+def test_a_class_without_test_images_skips_every_distribution_and_the_build_goes_on():
+    """A test split missing a class (a small source fixture, an odd image folder) can't hold any SADE subset:
+    every distribution is skipped with that reason; the split itself still builds."""
+    labels = np.repeat(np.arange(3), [5, 0, 4])  # class 1 has no test image
+    block = td.formula_distributions(labels, [10, 5, 1])
+    assert block["distributions"] == {} and block["n_max"] == 0
+    assert set(block["skipped"]) == set(td.NAMES)
+    assert all("class 1 has no test image" in why for why in block["skipped"].values())
