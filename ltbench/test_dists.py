@@ -142,9 +142,10 @@ def formula_distributions(
     dists: dict[str, Any] = {}
     skipped: dict[str, str] = {}
     empty = [c for c in range(C) if per_class[c] == 0]
-    for name in NAMES if empty else ():  # no subset can hold a class the test split lacks
-        skipped[name] = f"class {empty[0]} has no test image ({len(empty)} class(es) without one)"
-    for name in NAMES if not empty else ():
+    if empty:  # no subset can hold a class the test split lacks
+        why = f"class {empty[0]} has no test image ({len(empty)} class(es) without one)"
+        skipped = dict.fromkeys(NAMES, why)
+    for name in () if empty else NAMES:
         direction, ratio = parse_name(name)
         if ratio not in (1, *ratios):
             continue
