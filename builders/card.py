@@ -128,16 +128,9 @@ def render_card(manifest: dict[str, Any], spec_info: dict[str, Any], repo_id: st
     for s, v in splits.items():
         lines.append(f"| {s} | {v['num_rows']:,} | {len(v['files'])} Parquet shard(s) |")
 
-    lines += ["", "## Source", ""]
-    if spec_info.get("citation"):
-        lines.append(f"{spec_info['citation']}.")
-    if spec_info.get("homepage"):
-        lines += ["", f"Homepage: <{spec_info['homepage']}>"]
-    lines += ["", f"Licence of the source images: `{spec_info.get('license') or 'unknown'}`."]
-    if not spec_info.get("redistributable", True):
-        lines += ["", "**Licence restriction:** the source images may not be republished; build it locally."]
-    if spec_info.get("pool_definition"):
-        lines += ["", f"Pool the long-tailed split is drawn from: {spec_info['pool_definition']}."]
+    lines += source_section(
+        spec_info, "the source images may not be republished; build it locally.", "the long-tailed split"
+    )
     checks = manifest.get("checksums") or {}
     if checks:
         lines += [
@@ -220,3 +213,18 @@ def render_card(manifest: dict[str, Any], spec_info: dict[str, Any], repo_id: st
         lines += [spec_info["bibtex"].strip(), ""]
     lines += [LDAM_BIBTEX, "```", ""]
     return "\n".join(lines)
+
+
+def source_section(info: dict, restriction: str, drawn_from: str) -> list[str]:
+    """The card's ``## Source`` lines (citation, homepage, licence, pool) for one source's registry info."""
+    lines = ["", "## Source", ""]
+    if info.get("citation"):
+        lines.append(f"{info['citation']}.")
+    if info.get("homepage"):
+        lines += ["", f"Homepage: <{info['homepage']}>"]
+    lines += ["", f"Licence of the source images: `{info.get('license') or 'unknown'}`."]
+    if not info.get("redistributable", True):
+        lines += ["", f"**Licence restriction:** {restriction}"]
+    if info.get("pool_definition"):
+        lines += ["", f"Pool {drawn_from} is drawn from: {info['pool_definition']}."]
+    return lines

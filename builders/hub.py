@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 from ltbench.builders.build import MANIFEST, read_manifest
-from ltbench.builders.card import LDAM_BIBTEX, _ranges, _size_category, card_metadata
+from ltbench.builders.card import LDAM_BIBTEX, _ranges, _size_category, card_metadata, source_section
 from ltbench.builders.profile import FORMULA, ir_tag
 from ltbench.builders.verify import verify_split
 
@@ -301,16 +301,9 @@ def repo_card(configs: list[Config], default: str, repo_id: str | None = None) -
         "`ltbench verify` checks a downloaded config folder against its `manifest.json` and prints OK or "
         "what differs."
     )
-    lines += ["", "## Source", ""]
-    if info.get("citation"):
-        lines.append(f"{info['citation']}.")
-    if info.get("homepage"):
-        lines += ["", f"Homepage: <{info['homepage']}>"]
-    lines += ["", f"Licence of the source images: `{info.get('license') or 'unknown'}`."]
-    if not info.get("redistributable", True):
-        lines += ["", "**Licence restriction:** published by a holder of the rights (`--i-have-the-rights`)."]
-    if info.get("pool_definition"):
-        lines += ["", f"Pool the long-tailed train split is drawn from: {info['pool_definition']}."]
+    lines += source_section(
+        info, "published by a holder of the rights (`--i-have-the-rights`).", "the long-tailed train split"
+    )
     lines += ["", "## Configs", ""]
     for c in ordered:
         lines += _config_section(c, default)
