@@ -58,35 +58,30 @@ class AuthorsSplit:
     notes: dict[str, str]
 
 
+def _sift_down(v: Sequence, a: list[int], o: int, i: int, n: int, tmp: int) -> None:
+    """numpy's heap sift: move ``tmp`` down from 1-based slot ``i`` of the heap ``a[o + 1 : o + n + 1]``."""
+    j = i << 1
+    while j <= n:
+        if j < n and v[a[o + j]] < v[a[o + j + 1]]:
+            j += 1
+        if v[tmp] < v[a[o + j]]:
+            a[o + i] = a[o + j]
+            i, j = j, j + j
+        else:
+            break
+    a[o + i] = tmp
+
+
 def _aheapsort(v: Sequence, a: list[int], start: int, n: int) -> None:
     """numpy's ``aheapsort_`` on ``a[start:start + n]`` (1-based heap indexing, as in npysort_heapsort.h)."""
     o = start - 1
     for l0 in range(n >> 1, 0, -1):
-        tmp = a[o + l0]
-        i, j = l0, l0 << 1
-        while j <= n:
-            if j < n and v[a[o + j]] < v[a[o + j + 1]]:
-                j += 1
-            if v[tmp] < v[a[o + j]]:
-                a[o + i] = a[o + j]
-                i, j = j, j + j
-            else:
-                break
-        a[o + i] = tmp
+        _sift_down(v, a, o, l0, n, a[o + l0])
     while n > 1:
         tmp = a[o + n]
         a[o + n] = a[o + 1]
         n -= 1
-        i, j = 1, 2
-        while j <= n:
-            if j < n and v[a[o + j]] < v[a[o + j + 1]]:
-                j += 1
-            if v[tmp] < v[a[o + j]]:
-                a[o + i] = a[o + j]
-                i, j = j, j + j
-            else:
-                break
-        a[o + i] = tmp
+        _sift_down(v, a, o, 1, n, tmp)
 
 
 def argsort_introsort(values: Sequence | np.ndarray) -> np.ndarray:

@@ -259,30 +259,30 @@ METHOD_RECIPES: dict[str, dict[str, Recipe]] = {
     },
 }
 
+#: What ReActNet-A's two training steps share (liuzechun/ReActNet mobilenet/*/run.sh): Adam lr 5e-4, batch 256,
+#: 256 epochs, lr·(1 − epoch/E) stepped once per epoch.
+_REACTNET_STEP: Recipe = {
+    "optimizer": "adam",
+    "lr": 5e-4,
+    "batch_size": 256,
+    "epochs": 256,
+    "schedule": "linear",
+    "schedule_by": "epoch",
+}
 #: Method-independent protocols, layered over the backbone kind's default recipe (``recipe: NAME`` in YAML).
 SHARED_RECIPES: dict[str, Recipe] = {
     # ReActNet-A step 1 (liuzechun/ReActNet mobilenet/1_step1/run.sh, train.py): binary activations, real
     # weights; Adam lr 5e-4 at batch 256 for 256 epochs, lr·(1 − epoch/E) stepped per epoch, weight decay 1e-5
     # only on conv weights (4-d or 'conv' in the name).
     "reactnet-step1": {
-        "optimizer": "adam",
-        "lr": 5e-4,
-        "batch_size": 256,
-        "epochs": 256,
-        "schedule": "linear",
-        "schedule_by": "epoch",
+        **_REACTNET_STEP,
         "weight_decay": 1e-5,
         "weight_decay_rule": "conv",
         "backbone_args": {"binary_weights": False},
     },
     # ReActNet-A step 2 (mobilenet/2_step2): binary weights too, no weight decay, same lr and schedule.
     "reactnet-step2": {
-        "optimizer": "adam",
-        "lr": 5e-4,
-        "batch_size": 256,
-        "epochs": 256,
-        "schedule": "linear",
-        "schedule_by": "epoch",
+        **_REACTNET_STEP,
         "weight_decay": 0.0,
         "weight_decay_rule": "all",
         "backbone_args": {"binary_weights": True},
