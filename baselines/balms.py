@@ -33,7 +33,8 @@ Trainer's linear warm-up to 0.1; each batch is forwarded once (the official code
 ``meta_forward``, so BN statistics move twice per step under ``cls_bn=train``). ``cls_meta_sampler=false`` gives
 the decoupled balanced-softmax baseline (instance sampling, ``sampler: null`` per BALMS#11).
 Recipes: ``official`` = CIFAR-10/100-LT ResNet-32 (dataclass defaults); ``official/large`` = ImageNet-LT
-ResNet-10; ``binary`` = the CANDLE protocol (Adam, no wd, cosine, lr 0.01, 400 stage-1 epochs, bs 256).
+ResNet-10; ``binary`` = the ``official`` schedule under Adam, lr 0.01, no weight decay (:mod:`ltbench.recipes`);
+``equal-budget`` = CANDLE's 400 epochs of batch 256. Values and sources: ``docs/methods.md``.
 """
 
 from __future__ import annotations

@@ -26,9 +26,9 @@ Choices where the sources leave room:
   class-aware batch is a permutation of a mean loss and of BN's batch statistics, so it is omitted.
 - Recipes. ``official`` = CB's ImageNet-LT ResNeXt-50 settings (stage 1: 90 ep, SGD m0.9, lr 0.2, wd 5e-4,
   bs 512, cosine; stage 2: 10 ep cRT / 5 ep LWS, same optimiser). CB has no CIFAR config, so ``official/small``
-  takes the CIFAR CE recipe of LDAM-DRW for stage 1 (as ``ce``) and CB's stage-2 settings. ``binary`` = the
-  CANDLE protocol (App. D/G): Adam, no weight decay, cosine, lr 0.01, 400 stage-1 epochs, bs 256; stage 2 keeps
-  the method's epochs under Adam/lr 0.01/no weight decay (the paper gives no stage-2 setting).
+  takes the CIFAR CE recipe of LDAM-DRW for stage 1 (as ``ce``) and CB's stage-2 settings. ``binary`` = both
+  stages' own schedules under Adam, lr 0.01, no weight decay (the paper gives no stage-2 setting);
+  ``equal-budget`` = CANDLE's 400 stage-1 epochs of batch 256. Values and sources: ``docs/methods.md``.
 """
 
 from __future__ import annotations

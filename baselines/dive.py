@@ -26,10 +26,10 @@ The teacher's test accuracy is stored in the result (``records["dive_teacher"]``
 paper attributes DiVE's collapse on small sets to a weak BALMS teacher (≈26.65 % mean).
 
 Recipes: ``official`` = BagofTricks' CIFAR ResNet-32 (200 epochs, batch 128, SGD m0.9 lr 0.1 wd 2e-4, 5-epoch
-warm-up, lr ×0.01 at epoch 120 and again at 160, instance sampling); ``binary`` = CANDLE's protocol (Adam, no
-weight decay, cosine from lr 0.01, 400 epochs, batch 256; App. D/G). ``*/digits``: Adam lr 0.005, cosine,
-batch 64, 30 epochs; ``binary/digits`` (the demo on reactnet-a-tiny) trains the student 15 epochs and the
-BALMS teacher 15 + 5 epochs (``teacher_set``) so that both fit in about CE's time.
+warm-up, lr ×0.01 at epoch 120 and again at 160, instance sampling); ``binary`` = that
+schedule under Adam, lr 0.01, no weight decay; ``equal-budget`` = CANDLE's 400 epochs of batch 256.
+``binary/digits`` (the demo on reactnet-a-tiny) trains the student at lr 0.002 and ``dive``'s BALMS teacher
+on a shortened recipe (``teacher_set``). Values and sources: ``docs/methods.md``.
 """
 
 from __future__ import annotations

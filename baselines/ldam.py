@@ -13,10 +13,10 @@ Follows kaidic/LDAM-DRW (``losses.py``, ``cifar_train.py``, ``models/resnet_cifa
 - **Focal** (γ = 1 in the official runs): per-sample weighted CE ℓ_i, p_i = exp(−ℓ_i), loss mean((1 − p)^γ ℓ)
   — p is computed from the *weighted* CE, as the official ``focal_loss`` does, and the mean is unweighted.
 - Recipe (official, CIFAR ResNet-32): 200 epochs, batch 128, SGD m0.9, lr 0.1, wd 2e-4, linear warm-up over
-  5 epochs, lr × 0.01 for epoch > 160 and × 1e-4 for epoch > 180 (0-based epochs: milestones 161, 181).
-  The repository holds only the CIFAR script, so every family uses it (``official``). ``binary`` is the
-  CANDLE paper's protocol (App. D/G: Adam, no weight decay, cosine from lr 0.01, 400 epochs, batch 256);
-  DRW's switch stays at 0.8 of training (epoch 320).
+  5 epochs, lr × 0.01 and × 1e-4 once ``epoch + 1`` passes 160 and 180, i.e. at 0-based epochs 160 and 180
+  (milestones ``(160, 180)``). The repository holds only the CIFAR script, so every family uses it
+  (``official``). ``binary`` = that schedule under Adam, lr 0.01, no weight decay (DRW at epoch 160);
+  ``equal-budget`` = CANDLE's 400 epochs of batch 256 with DRW at 0.8 of training (epoch 320).
 
 Registered rows: ``ldam_drw`` (the paper's method); ``cb_focal`` — class-balanced **softmax** focal loss as
 LDAM-DRW re-implements Cui et al.'s baseline (``--loss_type Focal --train_rule Reweight``, ``losses.py``

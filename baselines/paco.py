@@ -21,8 +21,8 @@ Hyper-parameters (``sh/``): CIFAR-100-LT ResNet-32 (every IR): α 0.01, β γ 1,
 0.05 m0.9 wd 5e-4, batch 128, 400 epochs, warm-up lr·(e+1)/10 for e ≤ 10, ×0.1 for e > 320, ×0.01 for e > 360
 (``official``, also used for the ``small`` family). ImageNet-LT R50: α 0.05, T 0.2, K 8192, dim 128, lr 0.02,
 cosine after a 10-epoch warm-up, 400 epochs (``official/large``; iNat's wd 1e-4 is not separated).
-``binary``: the CANDLE protocol (App. D/G: Adam, no weight decay, cosine from lr 0.01, 400 epochs, batch 256) and the
-family's α/T/K/dim. ``*/digits`` (30 epochs, Adam lr 0.005, batch 64): ImageNet-LT's α 0.05 and T 0.2 with
+``binary``: the family's ``official`` schedule and α/T/K/dim under Adam, lr 0.01, no weight decay
+(``equal-budget``: CANDLE's 400 epochs of batch 256). ``*/digits`` (30 epochs, Adam lr 0.005, batch 64): ImageNet-LT's α 0.05 and T 0.2 with
 K 256 and dim 32 — at T 0.05 the sample logits (up to 1/T = 20) swamp the centre logits, which a 30-epoch run
 cannot outgrow (digits-LT10 avg 78 % at T 0.05 against 96 % at T 0.2; 92 % at T 0.05 with 60 epochs).
 ``binary/digits`` runs 20 epochs (two encoders on reactnet-a-tiny: about CE's 30-epoch time).

@@ -39,12 +39,12 @@ jitter p .8, 3×3 blur p .2; every view is normalised with the evaluator's mean/
 
 Recipes: ``official`` = CIFAR-100-LT ResNet-32 (200 epochs, batch 128, SGD Nesterov m0.9 lr 0.1 wd 5e-4,
 5-epoch warm-up, ×0.1 at 160 and 180); ``official/large`` = ImageNet-LT (180 epochs, batch 64, lr 0.025,
-cosine). ``binary`` = CANDLE's protocol (App. D/G: Adam, no wd, cosine from lr 0.01, 400 epochs, batch 256); the test-time
-step keeps SADE's own SGD settings (it is part of the method, not of the backbone's training).
+cosine). ``binary`` = the authors' TADE on ReActNet-A (gistvision/SADE-AgnosticLT
+``configs/config_small_dataset_reactnet.json``: Adam lr 0.01, no wd, batch 128, 180 epochs, cosine, τ 2);
+``equal-budget`` = CANDLE's App. D budget (400 epochs, batch 256). The test-time step keeps SADE's own SGD
+settings (it is part of the method, not of the backbone's training).
 Training augmentation is the family's (SADE's CIFAR adds a 15° rotation; the digits one rotates 10°).
-``*/digits``: Adam lr 0.005, cosine, batch 64, 30 epochs (``binary/digits``: 12 — three experts of
-reactnet-a-tiny's blocks 6–13 cost about 2.5 CE steps; measured before the experts became blocks 8–13, so
-the epoch count is a recipe question for the recipes module).
+``*/digits``: Adam lr 0.005, cosine, batch 64, 30 epochs, like every digits recipe.
 """
 
 from __future__ import annotations

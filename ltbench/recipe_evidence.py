@@ -214,7 +214,7 @@ EVIDENCE: dict[str, list[Claim]] = {
             f"{SA_BIN} (ImageNet-LT file alike)",
         ),
         Claim("equal-budget", "small", {**EQUAL, "batch_size": 256}, EQUAL_SRC),
-        Claim("binary", "digits", {**DIGITS, "epochs": 12}, DEMO),
+        Claim("binary", "digits", DIGITS, DEMO),
     ],
     "dive": _DIVE,
     "dive_star": _DIVE,
