@@ -28,6 +28,12 @@ RESULTS = click.option(
     show_default=True,
     help="Directory of result JSON files.",
 )
+TEST_DIST = click.option(
+    "--test-dist",
+    default=None,
+    metavar="all|uniform|forward10|...",
+    help="Also evaluate on SADE's test-agnostic distributions (comma-separated names or all).",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -294,12 +300,7 @@ def backbones() -> None:
     help="Also log epochs, the resolved config, the result and plots to a tracker (repeatable); "
     "under <results>/logs/.",
 )
-@click.option(
-    "--test-dist",
-    default=None,
-    metavar="all|uniform|forward10|...",
-    help="Also evaluate on SADE's test-agnostic distributions (comma-separated names or all).",
-)
+@TEST_DIST
 @DATA
 @RESULTS
 def run(
@@ -492,11 +493,23 @@ def leaderboard(
     default=None,
     help="Runs in parallel, 1-thread each [default: one per core, max 4; 1 on GPU].",
 )
-def demo(data_root, results, out, seeds, ir, methods_, device, backbone, jobs) -> None:
+@TEST_DIST
+def demo(data_root, results, out, seeds, ir, methods_, device, backbone, jobs, test_dist) -> None:
     """Build digits-LT, train every registered method, print the table, write leaderboards and plots."""
     from ltbench.demo import run_demo
 
-    run_demo(data_root, results, out, seeds, ir, methods_, device=device, backbone=backbone, jobs=jobs)
+    run_demo(
+        data_root,
+        results,
+        out,
+        seeds,
+        ir,
+        methods_,
+        device=device,
+        backbone=backbone,
+        jobs=jobs,
+        test_dist=test_dist,
+    )
 
 
 def _add_plugin_commands() -> None:

@@ -69,14 +69,26 @@ def _init_worker(jobs: int) -> None:
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // jobs))
 
 
-def _run(method, dataset, backbone, seed, sets, data_root, results, device) -> tuple[float, str | None]:
+def _run(
+    method, dataset, backbone, seed, sets, data_root, results, device, test_dist
+) -> tuple[float, str | None]:
     """One demo row (in a worker process): seconds taken and the traceback if it failed."""
     from ltbench.run import run_one
 
     t = time.perf_counter()
     set_label(DemoRun(method, (sets or {}).get("variant"), seed).label + f" seed {seed}")
     try:
-        run_one(method, dataset, backbone, seed, sets, data_root=data_root, results=results, device=device)
+        run_one(
+            method,
+            dataset,
+            backbone,
+            seed,
+            sets,
+            data_root=data_root,
+            results=results,
+            device=device,
+            test_dist=test_dist,
+        )
         return time.perf_counter() - t, None
     except Exception:  # a broken method must not hide the others' results
         return time.perf_counter() - t, traceback.format_exc()
@@ -124,9 +136,11 @@ def run_demo(
     device: str = "auto",
     backbone: str | None = DEMO_BACKBONE,
     jobs: int | None = None,
+    test_dist: str | None = None,
 ) -> list[Path]:
     """Run the plan, then write plots and leaderboards (md + html) under ``lb_out``; return the leaderboard
-    files. Runs that fail are reported (tracebacks in ``<results>/demo-failures.log``) and the demo raises
+    files. ``test_dist`` (as ``ltbench run --test-dist``) also evaluates every run on SADE's test-agnostic
+    distributions, which adds the leaderboard's test-agnostic table. Runs that fail are reported (tracebacks in ``<results>/demo-failures.log``) and the demo raises
     after the leaderboard is written, so the others still count."""
     from ltbench.builders.build import build
     from ltbench.leaderboard import build_board, dataset_table
@@ -142,6 +156,13 @@ def run_demo(
     if not (split / "manifest.json").exists():
         build(spec, ir, data_root)
         console.print(f"built [bold]{split}[/]")
+    if test_dist:
+        from ltbench.data import open_split
+        from ltbench.result_extras import plan_test_dists
+
+        plan_test_dists(
+            open_split(split.name, data_root), test_dist
+        )  # a bad name fails once, before training
     plan = demo_plan(seeds, only)
     Path(results).mkdir(parents=True, exist_ok=True)
     failures: list[tuple[DemoRun, str]] = []
@@ -152,7 +173,9 @@ def run_demo(
 
         digits_teacher(info=open_split(split.name, data_root))  # train + cache once, before the workers start
     jobs = max(1, min(jobs or default_jobs(device), len(plan)))
-    args = [(r.method, split.name, backbone, r.seed, r.sets, data_root, results, device) for r in plan]
+    args = [
+        (r.method, split.name, backbone, r.seed, r.sets, data_root, results, device, test_dist) for r in plan
+    ]
     with make_progress() as prog, _executor(jobs) as pool:
         bar = prog.add_task(
             f"demo on {split.name} ({jobs} worker{'s' if jobs > 1 else ''})", total=len(plan), info=""

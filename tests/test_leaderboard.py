@@ -358,9 +358,14 @@ def test_demo_end_to_end_with_ce(tmp_path, digits_data):
 
     res, out = tmp_path / "results", tmp_path / "lb"
     # cnn-digits keeps this quick: it tests the demo's pipeline, not the binary backbone
-    paths = run_demo(digits_data, res, out, only=["ce"], bench_dir=None, backbone="cnn-digits")
+    paths = run_demo(
+        digits_data, res, out, only=["ce"], bench_dir=None, backbone="cnn-digits", test_dist="forward10"
+    )
     assert paths[-1] == out / "README.md"
     page = (out / "digits-lt10.md").read_text()
+    (result,) = [json.loads(p.read_text()) for p in res.glob("*/*/*/seed*.json")]
+    assert list(result["test_distributions"]) == ["forward10"]  # --test-dist reaches every run
+    assert "digits-lt10: test-agnostic" in page and "forward10" in page
     assert (
         "| ce | cnn-digits |" in page and "![per-class-digits-lt10](plots/per-class-digits-lt10.png)" in page
     )
@@ -522,3 +527,13 @@ def test_authors_protocol_split_is_compared_with_the_paper(setup):
         and rows[("candle", "reactnet-a")]["Δ avg"] == "-0.01"
     )
     assert rows[("paco", "reactnet-a")]["flags"] == "reported only"
+
+
+def test_demo_rejects_a_bad_test_dist_before_training(tmp_path, digits_data, monkeypatch):
+    import ltbench.demo as demo_mod
+
+    monkeypatch.setattr(demo_mod, "_run", lambda *a: pytest.fail("trained despite a bad --test-dist"))
+    with pytest.raises(LTBenchError, match="forward7"):
+        demo_mod.run_demo(
+            digits_data, tmp_path / "r", tmp_path / "lb", only=["ce"], test_dist="forward7", jobs=1
+        )
