@@ -292,16 +292,17 @@ def build(
         manifest["source_info"] = spec_info(spec)
         if spec.origin is not None:  # a source made from options: where it came from, and its family
             manifest.update(origin=spec.origin, family=spec.scale)
-        if "test" in splits:  # SADE's test-agnostic subsets, as index lists into `test` (ltbench.test_dists)
+        if "test" in splits:  # SADE's test-agnostic subsets, as index lists into a split (ltbench.test_dists)
             from ltbench.test_dists import for_build
 
-            test = manifest["splits"]["test"]
-            labels = np.asarray(splits["test"][0].labels)[splits["test"][1]]
+            keyed = {
+                name: (manifest["splits"][name]["source_keys"], np.asarray(pool.labels)[idx])
+                for name, (pool, idx) in splits.items()
+            }
             manifest["test_distributions"] = for_build(
-                spec.name,
+                spec.test_lists,
                 opts.source_dir,
-                test["source_keys"],
-                labels,
+                keyed,
                 manifest["splits"]["train"]["class_counts"],
                 order if profile else None,
             )

@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 from ltbench.builders.authors import AuthorsRecipe
 
+from ltbench.test_dists import SadeLists
+
 
 @dataclass
 class Pool:
@@ -87,6 +89,8 @@ class SourceSpec:
     bibtex: str = ""  # BibTeX of the source, shown in the dataset card
     authors: AuthorsRecipe | None = None
     origin: dict[str, Any] | None = None  # a source made from CLI options: where it came from (manifest)
+    #: SADE's published test-agnostic list files; None: drawn by SADE's formula from the balanced test split
+    test_lists: SadeLists | None = None
 
     @property
     def default_grouping(self) -> str:

@@ -64,6 +64,22 @@ def teacher_name(cfg: CandleConfig, family: str) -> str:
     return default_teacher(family) if cfg.teacher == "auto" else cfg.teacher
 
 
+def teacher_record(cfg: CandleConfig, family: str) -> dict[str, str]:
+    """Which encoder and weights the teacher uses (``records["teacher"]``; the overlap flag reads it)."""
+    rec = {"encoder": teacher_name(cfg, family)}
+    return {**rec, "weights": cfg.teacher_weights} if cfg.teacher_weights else rec
+
+
+def teacher_id(cfg: CandleConfig, family: str) -> str:
+    """The encoder and its weights as one string (the feature cache's key): a checkpoint file by content."""
+    from ltbench.backbones.pretrained import is_weights_file
+
+    w = cfg.teacher_weights
+    if w and is_weights_file(w):
+        w = "sha256:" + hashlib.sha256(Path(w).read_bytes()).hexdigest()[:16]
+    return teacher_name(cfg, family) + (f"@{w}" if w else "")
+
+
 def base_resolution(task: Task) -> int:
     return int(task.input_size or 224)
 
@@ -80,7 +96,7 @@ def build_teacher(
     """An uncalibrated teacher: the frozen encoder with fresh 1×1 convs and classifier (seeded by the run)."""
     res = teacher_resolutions(cfg, task)
     if encoder is None:
-        encoder = load_encoder(teacher_name(cfg, task.family), task.device, task.info)
+        encoder = load_encoder(teacher_name(cfg, task.family), task.device, task.info, cfg.teacher_weights)
     enc = encoder.to(task.device).eval()
     channels = encoder_channels(enc, in_chans(task.family), min(res), task.device)
     pre = getattr(enc, "preprocess", None)
@@ -125,7 +141,7 @@ def fit_calibrated_teacher(
     )
     cached = cfg.cache_teacher and not cfg.calib_augment
     if cached:
-        features = cached_pooled_features(teacher, task, teacher_name(cfg, task.family))
+        features = cached_pooled_features(teacher, task, teacher_id(cfg, task.family))
         dataset: Dataset = FeatureSet(features, task.train_set(augment=False).labels)
 
         def step(pooled: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -150,7 +166,7 @@ def fit_calibrated_teacher(
     )
     teacher.eval()
     task.records["teacher"] = {
-        "encoder": teacher_name(cfg, task.family) if encoder is None else type(encoder).__name__,
+        **(teacher_record(cfg, task.family) if encoder is None else {"encoder": type(encoder).__name__}),
         "resolutions": list(teacher.resolutions),
         "base": teacher.base,
         "las_eps": [eps_head, eps_tail],

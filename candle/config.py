@@ -33,6 +33,9 @@ class CandleConfig(TrainConfig):
     sampler: SamplerName = "instance"
     variant: Variant = "cd+alb+mr"  # the last Table 3 row = CANDLE
     teacher: Literal["auto", "digits", "resnet152", "efficientnetv2-m-in21k"] = "auto"  # auto: the family's
+    #: the teacher encoder's weights: a torchvision/timm name (IMAGENET1K_V2, in21k) or a local checkpoint file
+    #: (``--teacher-weights``); None: the encoder's default ImageNet weights
+    teacher_weights: str | None = None
     resolutions: tuple[int, ...] = ()  # () = 128/224/480 scaled to the student's input (digits 4/8/16)
     multires_large: bool = False  # large sets are single-resolution by default (Table 2 †)
     fixed_lambda: float = 0.5  # λ of the `cd` and `baseline` variants (A12)

@@ -58,7 +58,8 @@ from ltbench.candle.calibration import (
     build_teacher,
     cached_pooled_features,
     fit_calibrated_teacher,
-    teacher_name,
+    teacher_id,
+    teacher_record,
 )
 from ltbench.candle.config import VARIANTS, CandleConfig
 from ltbench.candle.distill import AdversarialBalancer, candle_objective, ce_guide, kl_guide
@@ -104,7 +105,7 @@ class Candle(Method):
         else:
             teacher = build_teacher(task, cfg, width).eval()
             task.records["teacher"] = {
-                "encoder": teacher_name(cfg, task.family),
+                **teacher_record(cfg, task.family),
                 "resolutions": list(teacher.resolutions),
                 "base": teacher.base,
                 "calibrated": False,
@@ -140,7 +141,7 @@ def distil(
     if cached:
         base = task.train_set(augment=False)
         with torch.no_grad():
-            pooled = cached_pooled_features(teacher, task, teacher_name(cfg, task.family))
+            pooled = cached_pooled_features(teacher, task, teacher_id(cfg, task.family))
             t_logits, t_feats = teacher.head_pooled(pooled.to(task.device))
         label_table = torch.as_tensor(base.labels, device=task.device)
         dataset: Dataset = IndexedSet(base)

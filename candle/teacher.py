@@ -165,12 +165,13 @@ class MultiResTeacher(nn.Module):
         return self.forward_distill(x)[0]
 
 
-def load_encoder(name: str, device: torch.device, info=None) -> nn.Module:
+def load_encoder(name: str, device: torch.device, info=None, weights: str | None = None) -> nn.Module:
     """The frozen pretrained encoder ``name`` (``digits``, ``resnet152``, ``efficientnetv2-m-in21k``) from
-    ``ltbench.teachers``; ``info`` (a built digits split) supplies the digits teacher's ``pretrain`` images."""
+    ``ltbench.teachers`` with ``weights`` (None: its default); ``info`` (a built digits split) supplies the
+    digits teacher's ``pretrain`` images."""
     from ltbench.teachers import pretrained_encoder
 
-    enc = pretrained_encoder(name, device, info=info if name == "digits" else None)
+    enc = pretrained_encoder(name, device, weights=weights, info=info if name == "digits" else None)
     if not hasattr(enc, "forward_feature_map"):
         raise LTBenchError(
             f"teacher {name!r} has no forward_feature_map", "use a teacher from ltbench.teachers"

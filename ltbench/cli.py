@@ -28,6 +28,13 @@ RESULTS = click.option(
     show_default=True,
     help="Directory of result JSON files.",
 )
+TEACHER_WEIGHTS = click.option(
+    "--teacher-weights",
+    default=None,
+    metavar="NAME|FILE",
+    help="The teacher encoder's weights (CANDLE): IMAGENET1K_V2, in21k or a checkpoint file; "
+    "shortcut for --set teacher_weights=...",
+)
 TEST_DIST = click.option(
     "--test-dist",
     default=None,
@@ -283,6 +290,7 @@ def backbones() -> None:
 )
 @click.option("--epochs", type=int, default=None, help="Shortcut for --set epochs=N.")
 @click.option("--batch-size", type=int, default=None, help="Shortcut for --set batch_size=N.")
+@TEACHER_WEIGHTS
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N]")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint.")
 @click.option(
@@ -314,6 +322,7 @@ def run(
     recipe,
     epochs,
     batch_size,
+    teacher_weights,
     device,
     resume,
     packed,
@@ -329,7 +338,7 @@ def run(
     from ltbench.tables import built_splits, print_result
 
     METHODS.entry(method)
-    overrides = _overrides(sets, epochs, batch_size)
+    overrides = _overrides(sets, epochs, batch_size, teacher_weights)
     names = list(datasets_)
     if all_:
         names += [n for n in built_splits(data_root) if n not in names]
@@ -359,10 +368,14 @@ def run(
             console.print(f"wrote [bold]{path}[/]")
 
 
-def _overrides(sets, epochs: int | None, batch_size: int | None) -> dict[str, str]:
+def _overrides(
+    sets, epochs: int | None, batch_size: int | None, teacher_weights: str | None = None
+) -> dict[str, str]:
     from ltbench.config import parse_sets
 
     overrides = parse_sets(sets)
+    if teacher_weights is not None:
+        overrides["teacher_weights"] = teacher_weights
     if epochs is not None:
         overrides["epochs"] = str(epochs)
     if batch_size is not None:
@@ -385,8 +398,11 @@ def _overrides(sets, epochs: int | None, batch_size: int | None) -> dict[str, st
 )
 @click.option("--epochs", type=int, default=None, help="Shortcut for --set epochs=N.")
 @click.option("--batch-size", type=int, default=None, help="Shortcut for --set batch_size=N.")
+@TEACHER_WEIGHTS
 @DATA
-def config_cmd(method, dataset, backbone, sets, config_file, recipe, epochs, batch_size, data_root) -> None:
+def config_cmd(
+    method, dataset, backbone, sets, config_file, recipe, epochs, batch_size, teacher_weights, data_root
+) -> None:
     """Print the fully resolved config of METHOD on DATASET as YAML (nothing is trained or built).
 
     The output feeds back unchanged: `ltbench config ... > c.yaml; ltbench run ... --config c.yaml`."""
@@ -400,7 +416,7 @@ def config_cmd(method, dataset, backbone, sets, config_file, recipe, epochs, bat
     backbone = backbone or get_family(family).default_backbone
     BACKBONES.entry(backbone)
     binary = is_binary(backbone)
-    overrides = _overrides(sets, epochs, batch_size)
+    overrides = _overrides(sets, epochs, batch_size, teacher_weights)
     cfg = resolve_config(method, binary, family, config_file, overrides, recipe, backbone)
     name = resolved_recipe(method, binary, config_file, recipe)
     header = [

@@ -74,7 +74,8 @@ class Task:
     resume: bool = False
     backbone_kwargs: dict[str, Any] = field(default_factory=dict)
     records: dict[str, Any] = field(default_factory=dict)  # method extras stored in the result
-    test_indices: list[int] | None = None  # evaluate on these test rows only (a test-agnostic distribution)
+    test_indices: list[int] | None = None  # evaluate on these rows only (a test-agnostic distribution) …
+    test_indices_split: str = "test"  # … of this split (Places-LT's SADE lists index ``oltr_test``)
 
     @property
     def num_classes(self) -> int:
@@ -130,14 +131,15 @@ class Task:
         return ImageSplit(self.info, split, self.train_transform(augment), mode=self.image_mode)
 
     def eval_set(self, split: str = "test", transform=None) -> ImageSplit:
-        """``split`` with the evaluation transform (or ``transform``), restricted to ``test_indices``."""
+        """``split`` with the evaluation transform (or ``transform``); ``test`` under a test-agnostic
+        distribution is its ``test_indices`` rows of ``test_indices_split``."""
         tf = transform if transform is not None else self.eval_transform()
-        ds = ImageSplit(self.info, split, tf, mode=self.image_mode)
         if split == "test" and self.test_indices is not None:
             from ltbench.test_dists import SubsetSplit
 
+            ds = ImageSplit(self.info, self.test_indices_split, tf, mode=self.image_mode)
             return SubsetSplit(ds, self.test_indices)
-        return ds
+        return ImageSplit(self.info, split, tf, mode=self.image_mode)
 
     def image_split(self, split: str, transform: Any) -> ImageSplit:
         """Split ``split`` of the task's data under any ``transform`` (e.g. a method's two-view transform)."""

@@ -100,11 +100,23 @@ def check(source: str, used: dict[str, str]) -> dict[str, Any]:
     return {"flag": any(e["overlap"] for e in entries), "weights": entries}
 
 
+def _teacher_record(records: dict[str, Any]) -> dict[str, Any] | None:
+    """``records["teacher"]`` of a run, or of a teacher method's own records (DiVE*: CANDLE's teacher, in
+    ``records["dive_teacher"]["records"]``)."""
+    teacher = records.get("teacher")
+    if isinstance(teacher, dict) and (teacher.get("weights") or teacher.get("encoder")):
+        return teacher
+    nested = (
+        v["records"] for v in records.values() if isinstance(v, dict) and isinstance(v.get("records"), dict)
+    )
+    return next((t for r in nested if (t := _teacher_record(r)) is not None), None)
+
+
 def used_weights(records: dict[str, Any], config: dict[str, Any]) -> dict[str, str]:
     """Pretrained weights a run used: the teacher encoder (``records["teacher"]``) and student ``weights``."""
     used = {}
-    teacher = records.get("teacher")
-    if isinstance(teacher, dict) and (teacher.get("weights") or teacher.get("encoder")):
+    teacher = _teacher_record(records)
+    if teacher is not None:
         used["teacher"] = str(teacher.get("weights") or teacher["encoder"])  # a checkpoint file wins
     if config.get("weights"):
         used["student"] = str(config["weights"])

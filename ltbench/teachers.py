@@ -23,7 +23,7 @@ from torch import nn
 
 from ltbench.backbones.cnn import SmallCNN
 from ltbench.backbones.pretrained import Preprocess
-from ltbench.data import SplitInfo, decode
+from ltbench.data import SplitInfo
 
 #: The digits teacher's training recipe (part of the cache key).
 DIGITS_RECIPE = {
@@ -45,21 +45,13 @@ def cache_dir() -> Path:
     return Path(os.environ.get("LTBENCH_CACHE", "~/.cache/ltbench")).expanduser() / "teachers"
 
 
-def digits_pretrain(info: SplitInfo | None = None, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """The digits ``pretrain`` split as (uint8 (N, 1, 8, 8), int64 (N,)): from a built split's Parquet when
-    ``info`` is given, else read afresh from scikit-learn with the builder's procedure and ``seed``."""
-    if info is not None:
-        from ltbench.data import ImageSplit
+def digits_pretrain(info: SplitInfo) -> tuple[torch.Tensor, torch.Tensor]:
+    """The digits ``pretrain`` split of a built digits split as (uint8 (N, 1, 8, 8), int64 (N,))."""
+    from ltbench.data import ImageSplit
 
-        ds = ImageSplit(info, "pretrain", None, mode="L")
-        images = torch.stack([ds[i][0] for i in range(len(ds))])
-        return images, torch.as_tensor(ds.labels)
-    from ltbench.builders.sources.digits import read_digits
-    from ltbench.builders.spec import ReadOptions
-
-    pool = read_digits(ReadOptions(Path("."), seed)).fixed["pretrain"]
-    images = np.stack([np.asarray(decode(pool.read(i), "L")) for i in range(len(pool))])[:, None]
-    return torch.from_numpy(images), torch.as_tensor(np.asarray(pool.labels, dtype=np.int64))
+    ds = ImageSplit(info, "pretrain", None, mode="L")
+    images = torch.stack([ds[i][0] for i in range(len(ds))])
+    return images, torch.as_tensor(ds.labels)
 
 
 def _key(images: torch.Tensor, labels: torch.Tensor) -> str:
@@ -97,14 +89,12 @@ def _train_digits(images: torch.Tensor, labels: torch.Tensor) -> SmallCNN:
     return model
 
 
-def digits_teacher(
-    device: torch.device | str | None = None, info: SplitInfo | None = None, seed: int = 0
-) -> SmallCNN:
+def digits_teacher(info: SplitInfo, device: torch.device | str | None = None) -> SmallCNN:
     """A SmallCNN (10-way head) pretrained on the digits ``pretrain`` split; cached after its first training.
 
     Inputs are digits normalised as ``eval_transform("digits")`` (``preprocess`` says so). Returned in eval
     mode; the caller decides what to freeze."""
-    images, labels = digits_pretrain(info, seed)
+    images, labels = digits_pretrain(info)
     path = cache_dir() / f"digits-smallcnn-{_key(images, labels)}.pt"
     model = SmallCNN(int(labels.max()) + 1, 1, DIGITS_RECIPE["width"])
     if path.exists():
@@ -137,7 +127,17 @@ def pretrained_encoder(
     from ltbench.errors import LTBenchError
 
     if name == "digits":
-        model = digits_teacher(device, info)
+        if weights:
+            raise LTBenchError(
+                "the digits teacher takes no weights: it is trained here on the digits pretrain split",
+                "drop --teacher-weights, or choose teacher=resnet152 or efficientnetv2-m-in21k",
+            )
+        if info is None:
+            raise LTBenchError(
+                "the digits teacher needs a built digits split (it trains on its pretrain images)",
+                "pass info=open_split('digits-lt10', data_root)",
+            )
+        model = digits_teacher(info, device)
     elif name == "resnet152":
         w = weights or "IMAGENET1K_V1"
         model = create_backbone(name, 1000, 3, weights=w)

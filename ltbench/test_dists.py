@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,18 +43,23 @@ SEED = 0  # IMBALANCECIFAR10(rand_number=0)
 TOLERANCE = 0.1  # largest relative gap between the realized and the nominal head/tail ratio
 #: SADE's order of the distributions (test_all_cifar.py ``test_distribution_set``).
 NAMES = (*(f"forward{r}" for r in reversed(RATIOS)), "uniform", *(f"backward{r}" for r in RATIOS))
-#: Sources whose test-agnostic sets are SADE's published lists: (reader module, list-file prefix as in SADE's
-#: ``data_txt/``). The files are read from the reader's source folder (beside the OLTR lists).
-SADE_LISTS = {
-    "imagenet-lt": ("imagenet_lt", "ImageNet_LT"),
-    "places-lt": ("places_lt", "Places_LT"),
-    "inat-lt": ("inat_lt", "iNaturalist18"),
-}
 PROTOCOL = (
     "SADE (Zhang et al., NeurIPS 2022): n_c = int(n_max * (1/r)^(k/(C-1))), k = the class's rank by train count "
     "(forward) or C-1-rank (backward); per class in label order, numpy RandomState(0) shuffle, first n_c"
 )
 _NAME = re.compile(r"^(forward|backward)(\d+)$")
+
+
+@dataclass(frozen=True)
+class SadeLists:
+    """Where a source's published SADE list files are (Vanint/SADE-AgnosticLT ``data_txt/``):
+    ``<source dir>/<folder>/<prefix>_<name>.txt``, indexing build split ``split``; ``key`` maps list paths
+    and the split's source keys to one naming."""
+
+    folder: str
+    prefix: str
+    split: str = "test"
+    key: Callable[[str], str] | None = None
 
 
 def parse_name(name: str) -> tuple[str, int]:
@@ -64,6 +70,13 @@ def parse_name(name: str) -> tuple[str, int]:
     if not m or int(m.group(2)) < 2:
         raise LTBenchError(f"unknown test distribution {name!r}", "use all, uniform, forwardR or backwardR")
     return m.group(1), int(m.group(2))
+
+
+def sade_order(name: str) -> tuple[int, int]:
+    """Sort key of SADE's tables: forward by falling ratio, uniform, backward by rising ratio (any ratio:
+    iNat's lists are 2 and 3)."""
+    direction, ratio = parse_name(name)
+    return {"forward": (0, -ratio), "uniform": (1, 0), "backward": (2, ratio)}[direction]
 
 
 def class_ranks(train_counts: Sequence[int], order: Sequence[int] | None = None) -> list[int]:
@@ -177,16 +190,23 @@ def read_sade_list(path: Path) -> list[tuple[str, int]]:
 
 
 def list_distributions(
-    folder: Path, prefix: str, test_keys: Sequence[str], test_labels: Sequence[int], num_classes: int
+    folder: Path,
+    prefix: str,
+    test_keys: Sequence[str],
+    test_labels: Sequence[int],
+    num_classes: int,
+    key: Callable[[str], str] | None = None,
 ) -> dict[str, Any]:
-    """SADE's published ``<prefix>_<name>.txt`` files under ``folder``, as indices into the test split.
+    """SADE's published ``<prefix>_<name>.txt`` files under ``folder``, as indices into the split whose source
+    keys and labels are ``test_keys``/``test_labels``; ``key`` maps list paths and split keys to one naming
+    (Places-LT: Places365's ``val_256/`` names, whichever layout the build read).
 
-    ``uniform`` is ``<prefix>_uniform.txt`` where SADE ships one (Places-LT, iNat), else the whole test split
-    (ImageNet-LT: ``test_all_imagenet.py`` evaluates its 50-per-class test list). Every listed path must be a
-    test image of the build with the same label."""
+    ``uniform`` is ``<prefix>_uniform.txt`` (SADE ships one for each of its sets), else the whole split.
+    Every listed path must be an image of the split with the same label."""
     labels = np.asarray(test_labels, dtype=np.int64)
     C = num_classes
-    row_of = {k: i for i, k in enumerate(test_keys)}
+    key = key or (lambda k: k)
+    row_of = {key(k): i for i, k in enumerate(test_keys)}
     found = sorted(Path(folder).glob(f"{prefix}_*.txt"))
     dists: dict[str, Any] = {}
     files: dict[str, str] = {}
@@ -197,6 +217,7 @@ def list_distributions(
         direction, ratio = parse_name(name)
         idx = []
         for rel, label in read_sade_list(path):
+            rel = key(rel)
             if rel not in row_of:
                 raise LTBenchError(
                     f"{path.name} lists {rel}, which is not in this build's test split",
@@ -221,8 +242,7 @@ def list_distributions(
     if "uniform" not in dists:
         dists["uniform"] = _entry("uniform", 1, labels, list(range(len(labels))), C)
         files["uniform"] = "the whole test split (SADE ships no uniform list for this set)"
-    order = {n: i for i, n in enumerate(NAMES)}
-    ordered = dict(sorted(dists.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
+    ordered = dict(sorted(dists.items(), key=lambda kv: sade_order(kv[0])))
     return {
         "protocol": "SADE's published list files",
         "origin": "sade-lists",
@@ -233,24 +253,22 @@ def list_distributions(
 
 
 def for_build(
-    source: str,
+    lists: SadeLists | None,
     source_dir: Path,
-    test_keys: Sequence[str],
-    test_labels: Sequence[int],
+    splits: dict[str, tuple[Sequence[str], Sequence[int]]],
     train_counts: Sequence[int],
     order: Sequence[int] | None = None,
 ) -> dict[str, Any]:
-    """The manifest's ``test_distributions`` block for a build of ``source`` (``order``: the profile's
-    ``lt_order``)."""
-    if source in SADE_LISTS:
-        import importlib
-
-        module, prefix = SADE_LISTS[source]
-        folder = importlib.import_module(f"ltbench.builders.sources.{module}").FOLDER
-        return list_distributions(
-            Path(source_dir) / folder, prefix, test_keys, test_labels, len(train_counts)
+    """The manifest's ``test_distributions`` block for a build whose split name → (source keys, labels) are
+    ``splits``: from SADE's list files where the source has them (``SourceSpec.test_lists``), else by SADE's
+    formula over ``test`` (``order``: the profile's ``lt_order``). ``split`` names the split indexed."""
+    if lists is not None:
+        keys, labels = splits[lists.split]
+        block = list_distributions(
+            Path(source_dir) / lists.folder, lists.prefix, keys, labels, len(train_counts), lists.key
         )
-    return formula_distributions(test_labels, train_counts, order=order)
+        return {**block, "split": lists.split}
+    return {**formula_distributions(splits["test"][1], train_counts, order=order), "split": "test"}
 
 
 def available(block: dict[str, Any]) -> list[str]:
@@ -287,7 +305,7 @@ def manifest_block(info) -> dict[str, Any]:
     block = info.manifest.get("test_distributions")
     if block is not None:
         return block
-    if info.manifest["source"] in SADE_LISTS:
+    if not info.manifest.get("profile"):  # an imported LT set: its distributions are SADE's list files
         return {"origin": "none", "distributions": {}, "note": "this build has no SADE lists"}
     from ltbench.data import ImageSplit
 
@@ -328,6 +346,7 @@ def evaluate_distributions(
         for name in names:
             entry = block["distributions"][name]
             task.test_indices = entry["indices"]
+            task.test_indices_split = block.get("split", "test")
             seed_everything(task.seed)
             metrics = evaluate(method, model, task)
             rec = metrics["test_time_records"]
@@ -337,7 +356,7 @@ def evaluate_distributions(
                 **({"records": rec} if rec else {}),
             }
     finally:
-        task.test_indices = None
+        task.test_indices, task.test_indices_split = None, "test"
     return out
 
 

@@ -198,3 +198,17 @@ def test_recipe_option_wins_over_yaml_recipe_and_unknown_recipe_errors(tmp_path)
     assert resolve_config("ce", True, "small", config_file=yml, recipe="binary").epochs == 200
     with pytest.raises(LTBenchError):
         resolve_config("ce", True, "small", recipe="fast")
+
+
+def test_teacher_weights_option_sets_candles_field_and_is_refused_without_a_teacher():
+    import subprocess
+    import sys
+
+    def config(method: str) -> subprocess.CompletedProcess:
+        args = ["config", "--method", method, "--dataset", "cub200-lt10", "--teacher-weights", "w.pt"]
+        return subprocess.run([sys.executable, "-m", "ltbench", *args], capture_output=True, text=True)
+
+    r = config("candle")
+    assert r.returncode == 0 and "teacher_weights: w.pt" in r.stdout
+    r = config("ce")
+    assert r.returncode == 2 and "teacher_weights" in r.stderr and len(r.stderr.strip().splitlines()) == 1

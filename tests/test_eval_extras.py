@@ -127,6 +127,32 @@ def test_used_weights_reads_the_teacher_record_and_student_weights():
     }
 
 
+def test_used_weights_finds_the_teacher_of_a_teacher_method():
+    """DiVE*'s teacher is CANDLE's calibrated teacher, trained through fit_teacher: its encoder record sits in
+    the teacher method's own records, and a DiVE* row on CUB with an ImageNet encoder must be flagged too."""
+    records = {"dive_teacher": {"source": "candle", "records": {"teacher": {"encoder": "resnet152"}}}}
+    assert overlaps.used_weights(records, {}) == {"teacher": "resnet152"}
+    assert overlaps.check("cub200", overlaps.used_weights(records, {}))["flag"] is True
+    balms = {"dive_teacher": {"source": "balms", "records": {"stages": []}}}  # BALMS: no pretrained teacher
+    assert overlaps.used_weights(balms, {}) == {}
+
+
+def test_teacher_weights_of_a_user_checkpoint_remove_the_flag(tmp_path):
+    """``--teacher-weights FILE`` (CANDLE's ``teacher_weights``) replaces the encoder's ImageNet weights; the
+    record names the file, whose corpus is unknown, so the Dogs row carries no flag."""
+    from ltbench.candle.calibration import teacher_record
+    from ltbench.candle.config import CandleConfig
+
+    ckpt = tmp_path / "my-resnet152.pt"
+    ckpt.write_bytes(b"not read here")
+    rec = teacher_record(CandleConfig(teacher="resnet152", teacher_weights=str(ckpt)), "large")
+    assert rec == {"encoder": "resnet152", "weights": str(ckpt)}
+    assert overlaps.check("dogs", overlaps.used_weights({"teacher": rec}, {}))["flag"] is False
+    plain = teacher_record(CandleConfig(teacher="resnet152"), "large")
+    assert plain == {"encoder": "resnet152"}
+    assert overlaps.check("dogs", overlaps.used_weights({"teacher": plain}, {}))["flag"] is True
+
+
 def test_cards_of_dogs_and_cub_carry_the_note():
     assert "Teacher overlap" in overlaps.card_section("dogs") and "Khosla" in overlaps.card_section("dogs")
     assert "cub_200_2011" in overlaps.card_section("cub200")

@@ -9,13 +9,25 @@ from ltbench.errors import LTBenchError
 from ltbench.teachers import digits_pretrain, digits_teacher, pretrained_encoder
 
 
-def test_pretrain_split_from_sklearn_equals_built_split(digits_data):
-    from ltbench.data import open_split
+def test_pretrain_split_of_the_built_set_is_the_builders_pretrain_pool(digits_data):
+    from pathlib import Path
+
+    import numpy as np
+    from ltbench.builders.sources.digits import read_digits
+    from ltbench.builders.spec import ReadOptions
+
+    from ltbench.data import decode, open_split
 
     x1, y1 = digits_pretrain(open_split("digits-lt10", digits_data))
-    x2, y2 = digits_pretrain(None)
-    assert x1.shape == (300, 1, 8, 8) and torch.equal(x1, x2) and torch.equal(y1, y2)
-    assert torch.bincount(y1).tolist() == [30] * 10
+    pool = read_digits(ReadOptions(Path("."), 0)).fixed["pretrain"]
+    x2 = np.stack([np.asarray(decode(pool.read(i), "L")) for i in range(len(pool))])[:, None]
+    assert x1.shape == (300, 1, 8, 8) and torch.equal(x1, torch.from_numpy(x2))
+    assert y1.tolist() == list(pool.labels) and torch.bincount(y1).tolist() == [30] * 10
+
+
+def test_digits_encoder_without_a_built_split_is_one_line_error():
+    with pytest.raises(LTBenchError, match="needs a built digits split"):
+        pretrained_encoder("digits")
 
 
 def test_unknown_encoder_is_one_line_error():

@@ -4,6 +4,7 @@ skipped ratios, SADE's list files, and per-distribution evaluation with TADE ada
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -184,6 +185,82 @@ def test_imagenet_lt_build_imports_sades_lists(tmp_path):
     assert dist["uniform"]["num_rows"] == 15
     stored = json.loads((d / "manifest.json").read_text())["splits"]["test"]["source_keys"]
     assert [stored[i] for i in dist["forward2"]["indices"]] == [test[i][0] for i in (0, 1, 2, 3, 5, 6, 10)]
+
+
+def test_places_lt_lists_index_the_oltr_test_split_in_places365_paths(tmp_path):
+    """SADE's ``Places_LT_v2`` lists are drawn from Places_LT_test (ltbench's ``oltr_test``; ``test`` is
+    Places_LT_val, CANDLE's Table 6) and name Places365's ``val_256/`` files, whichever layout the build read."""
+    import source_fixtures as fx
+    from ltbench.builders.build import build
+
+    from ltbench.registry import DATASETS
+
+    base = tmp_path / "src" / "Places_LT"
+    cats = ("airfield", "apartment_building-outdoor", "bakery-shop")
+    oltr_test = [
+        (f"val/{c}/Places365_val_{10 * k + j:08d}.jpg", k) for k, c in enumerate(cats) for j in range(4)
+    ]
+    lists = {
+        "Places_LT_train.txt": [
+            (f"train/{c}/{j:08d}.jpg", k) for k, c in enumerate(cats) for j in range(6 - 2 * k)
+        ],
+        "Places_LT_val.txt": [
+            (f"train/{c}/{100 + j:08d}.jpg", k) for k, c in enumerate(cats) for j in range(2)
+        ],
+        "Places_LT_test.txt": oltr_test,
+    }
+    fx.write_list_set(base, lists)
+    sade = lambda rows: [(f"val_256/{Path(p).name}", y) for p, y in rows]  # noqa: E731 (SADE's own paths)
+    _write(base / "Places_LT_forward2.txt", sade([oltr_test[i] for i in (0, 1, 2, 3, 4, 5, 8)]))
+    _write(base / "Places_LT_uniform.txt", sade(oltr_test))
+    d = build(DATASETS.get("places-lt"), None, tmp_path / "out", source_dir=tmp_path / "src")
+    m = json.loads((d / "manifest.json").read_text())
+    block = m["test_distributions"]
+    assert block["origin"] == "sade-lists" and block["split"] == "oltr_test"
+    dist = block["distributions"]
+    assert set(dist) == {"forward2", "uniform"} and dist["uniform"]["num_rows"] == 12
+    assert dist["forward2"]["class_counts"][:4] == [4, 2, 1, 0]  # 365 classes, 3 in the fixture
+    keys = m["splits"]["oltr_test"]["source_keys"]
+    assert [keys[i] for i in dist["forward2"]["indices"]] == [oltr_test[i][0] for i in (0, 1, 2, 3, 4, 5, 8)]
+    import torch
+
+    from ltbench.data import open_split
+    from ltbench.method import Task
+
+    task = Task(info=open_split(d.name, d.parent), backbone="resnet32", device=torch.device("cpu"))
+    task.test_indices, task.test_indices_split = dist["forward2"]["indices"], block["split"]
+    ds = task.eval_set("test")  # what evaluate() and TADE's test-time step read under this distribution
+    assert len(ds) == 7 and [int(ds[i][1]) for i in range(7)] == [0, 0, 0, 0, 1, 1, 2]
+
+
+def test_inat_lt_lists_keep_sades_ratios_2_and_3(tmp_path):
+    import source_fixtures as fx
+    from ltbench.builders.build import build
+
+    from ltbench.registry import DATASETS
+
+    base = tmp_path / "src" / "iNat2018"
+    fx.write_inat(base, {"train2018": [12, 6, 3], "val2018": [3, 3, 3]})
+    val = json.loads((base / "val2018.json").read_text())
+    rows = [
+        (im["file_name"], a["category_id"]) for im, a in zip(val["images"], val["annotations"], strict=True)
+    ]
+    _write(base / "iNaturalist18_forward3.txt", [rows[i] for i in (0, 1, 2, 3, 6)])
+    _write(base / "iNaturalist18_backward3.txt", [rows[i] for i in (0, 3, 6, 7, 8)])
+    d = build(DATASETS.get("inat-lt"), None, tmp_path / "out", source_dir=tmp_path / "src")
+    block = json.loads((d / "manifest.json").read_text())["test_distributions"]
+    dist = block["distributions"]
+    assert block["split"] == "test" and sorted(dist, key=td.sade_order) == [
+        "forward3",
+        "uniform",
+        "backward3",
+    ]
+    assert dist["forward3"]["class_counts"][:3] == [3, 1, 1] and dist["backward3"]["class_counts"][:3] == [
+        1,
+        1,
+        3,
+    ]
+    assert dist["uniform"]["num_rows"] == 9  # no uniform list here: the whole test split
 
 
 def test_a_class_without_test_images_skips_every_distribution_and_the_build_goes_on():

@@ -15,6 +15,7 @@ from ltbench.builders.spec import ReadOptions, SourceData, SourceSpec
 
 from ltbench.errors import LTBenchError
 from ltbench.registry import DATASETS
+from ltbench.test_dists import SadeLists
 
 FOLDER = "ImageNet_LT"
 HINT = (
@@ -68,6 +69,7 @@ IMAGENET_LT = DATASETS.register("imagenet-lt")(
         grouping="shots",
         scale="large",
         irs=(),
+        test_lists=SadeLists(FOLDER, "ImageNet_LT"),
         expected={0: {"train": 115846, "test": 50000, "val": 20000}},
         license="other",
         citation="Liu, Miao, Zhan, Wang, Gong & Yu, Large-Scale Long-Tailed Recognition in an Open World, "

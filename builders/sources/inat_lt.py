@@ -20,6 +20,7 @@ from ltbench.builders.spec import ReadOptions, SourceData, SourceSpec
 
 from ltbench.errors import LTBenchError
 from ltbench.registry import DATASETS
+from ltbench.test_dists import SadeLists
 
 FOLDER = "iNat2018"
 NUM_CLASSES = 8142
@@ -101,6 +102,7 @@ INAT_LT = DATASETS.register("inat-lt")(
         grouping="shots",
         scale="large",
         irs=(),
+        test_lists=SadeLists(FOLDER, "iNaturalist18"),
         expected={0: {"train": 437513, "test": 24426}},
         license="other",
         citation="Van Horn et al., The iNaturalist Species Classification and Detection Dataset, CVPR (2018)",

@@ -22,6 +22,7 @@ from ltbench.builders.spec import ReadOptions, SourceData, SourceSpec
 
 from ltbench.errors import LTBenchError
 from ltbench.registry import DATASETS
+from ltbench.test_dists import SadeLists
 
 FOLDER = "Places_LT"
 HINT = (
@@ -102,6 +103,7 @@ PLACES_LT = DATASETS.register("places-lt")(
         grouping="shots",
         scale="large",
         irs=(),
+        test_lists=SadeLists(FOLDER, "Places_LT", "oltr_test", places365_path),
         expected={0: {"train": 62500, "test": 7300}},
         license="other",
         citation="Liu, Miao, Zhan, Wang, Gong & Yu, Large-Scale Long-Tailed Recognition in an Open World, "

@@ -20,7 +20,8 @@ from ltbench.leaderboard.model import (
     load_board,
     load_run,
 )
-from ltbench.leaderboard.paper_tables import load_spec, paper_tables
+from ltbench.leaderboard.paper_spec import load_spec
+from ltbench.leaderboard.paper_tables import paper_tables
 from ltbench.leaderboard.reported import (
     REPORTED_COLUMNS,
     default_reported,

@@ -11,17 +11,12 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 
+from ltbench.leaderboard.cells import fmt_stat
 from ltbench.leaderboard.model import Board, Entry, Stat, Table
 from ltbench.test_dists import NAMES
 
 COST_TITLES = ["params (M)", "OPs (M)", "CPU latency (ms, threads)"]
 AGNOSTIC_METRIC = "top1"  # SADE reports top-1 on each test distribution (test_all_cifar.py eval_acc_mic_top1)
-
-
-def _fmt(s: Stat) -> str:
-    from ltbench.leaderboard.views import fmt_stat
-
-    return fmt_stat(s)
 
 
 def dist_stat(e: Entry, name: str, metric: str = AGNOSTIC_METRIC) -> Stat | None:
@@ -48,7 +43,7 @@ def agnostic_table(board: Board, dataset: str) -> Table | None:
     names = [n for n in NAMES if n in present] + sorted(present - set(NAMES))
     rows = []
     for e in es:
-        rows.append([e.row, e.backbone] + [_fmt(s) if (s := dist_stat(e, n)) else "—" for n in names])
+        rows.append([e.row, e.backbone] + [fmt_stat(s) if (s := dist_stat(e, n)) else "—" for n in names])
     skipped = sorted(
         {
             f"{n}: {why}"
@@ -119,8 +114,8 @@ def reference_table(board: Board, dataset: str) -> Table | None:
         cells = [f"teacher of {e.row} ({refs[0].get('encoder')}, FP)", e.backbone]
         for m in metrics:
             vals = [100 * float(x["metrics"][m]) for x in refs if x["metrics"].get(m) is not None]
-            cells.append(_fmt(Stat(vals, len(refs))))
-        cells.append(_fmt(e.stat("avg")) if e.stat("avg") else "—")
+            cells.append(fmt_stat(Stat(vals, len(refs))))
+        cells.append(fmt_stat(e.stat("avg")) if e.stat("avg") else "—")
         rows.append(cells)
     if not rows:
         return None

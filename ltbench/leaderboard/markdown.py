@@ -15,7 +15,8 @@ from ltbench.errors import LTBenchError
 from ltbench.groups import RULES
 from ltbench.leaderboard.eval_views import extra_tables
 from ltbench.leaderboard.model import Board, Table
-from ltbench.leaderboard.paper_tables import load_spec, paper_tables, suites
+from ltbench.leaderboard.paper_spec import load_spec, suites
+from ltbench.leaderboard.paper_tables import paper_tables
 from ltbench.leaderboard.views import compact_table, dataset_table, incomplete, provenance_table
 from ltbench.results import atomic_write_text
 

@@ -305,7 +305,7 @@ def build_board(
     """Entries of every dataset with reproduced results; paper-only rows join the datasets we ran.
     ``paper_groups``: dataset → the grouping rule of its reported figures (default: the paper-tables data)."""
     if paper_groups is None:
-        from ltbench.leaderboard.paper_tables import paper_groups_by_dataset
+        from ltbench.leaderboard.paper_spec import paper_groups_by_dataset
 
         paper_groups = paper_groups_by_dataset()
     grouped = group_runs(load_run(r) for r in results)

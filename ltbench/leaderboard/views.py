@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from ltbench.groups import RULES
+from ltbench.leaderboard.cells import fmt_interval, fmt_signed, fmt_stat, pct
 from ltbench.leaderboard.eval_views import COST_NOTE, COST_TITLES, cost_cells, has_cost, overlap_flag
 from ltbench.leaderboard.model import (
     BASELINE_ROW,
@@ -18,40 +19,12 @@ from ltbench.leaderboard.model import (
     Board,
     Entry,
     Setting,
-    Stat,
     Table,
     varying_fields,
 )
-from ltbench.stats import LEVEL, Summary
+from ltbench.stats import LEVEL
 
 NOT_SIGNIFICANT = "n.s."  # marks a paired difference whose interval contains 0
-
-
-def pct(x: float | None) -> str:
-    return "—" if x is None else f"{x:.2f}"
-
-
-def fmt_stat(s: Stat | None) -> str:
-    """``mean ± std`` (sample std over seeds), ``mean`` for one seed, N/A for an empty group, — if not run."""
-    if s is None:
-        return "—"
-    if not s.values:
-        return "N/A"
-    return f"{s.mean:.2f}" if s.std is None else f"{s.mean:.2f} ± {s.std:.2f}"
-
-
-def fmt_signed(d: float | None) -> str:
-    if d is None:
-        return "—"
-    d = round(d, 2)
-    return f"{'+' if d >= 0 else '-'}{abs(d):.2f}"
-
-
-def fmt_interval(s: Summary | None) -> str:
-    """``[lo, hi]`` of a t-interval; — without one (fewer than two seeds)."""
-    if s is None or s.lo is None or s.hi is None:
-        return "—"
-    return f"[{s.lo:.2f}, {s.hi:.2f}]"
 
 
 def fmt_paired(e: Entry, metric: str = "avg") -> str:
