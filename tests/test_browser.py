@@ -134,10 +134,11 @@ def test_dataset_pages_match_markdown_and_sort(browser, generated):
             head = p.tables()[0][0]
             method, avg = head.index("method"), head.index("avg")
             before = p.column(0, method)
-            p.page.locator("th", has_text=re.compile(r"^method$")).click()
+            board = p.page.locator("table").first  # the leaderboard; later tables have their own columns
+            board.locator("th", has_text=re.compile(r"^method$")).click()
             assert p.column(0, method) == sorted(before, reverse=True)  # first click: descending
-            p.page.locator("th", has_text=re.compile(r"^avg$")).click()
-            p.page.locator("th", has_text=re.compile(r"^avg$")).click()  # second click: ascending
+            board.locator("th", has_text=re.compile(r"^avg$")).click()
+            board.locator("th", has_text=re.compile(r"^avg$")).click()  # second click: ascending
             vals = p.column(0, avg)
             nums = [float(v.split()[0]) for v in vals if v[:1].isdigit()]
             assert nums == sorted(nums) and len(nums) >= 1
