@@ -84,3 +84,40 @@ def test_reference_rows_and_the_page():
     ]  # student avg = mean PER_CLASS
     page = dataset_page(board, "cub200-lt10", {})
     assert "test-agnostic" in page and "teacher reference rows" in page
+
+
+def test_csv_json_and_latex_carry_the_issue_16_columns():
+    """Cost, the test-agnostic distributions, the overlap flag and the reference rows reach the machine-readable
+    outputs, not only the pages (values from _board(): ce latency 3 and 4 ms → median 3.5)."""
+    import csv
+    import io
+    import json
+
+    from ltbench.leaderboard.machine import csv_text, json_text, latex_text
+
+    board = _board()
+    recs = {r["row"]: r for r in json.loads(json_text(board))["entries"]}
+    assert recs["ce"]["cost"] == {
+        "params": 2_500_000,
+        "ops": 1.2e8,
+        "latency_ms": 3.5,
+        "threads": [4],
+        "path": ["packed"],
+    }
+    assert recs["ce"]["test_distributions"]["backward2"] == {"mean": 50.5, "std": 0.7071, "n": 2}
+    assert recs["candle"]["test_distributions"] == {
+        "forward2": {"mean": 85.0, "std": None, "n": 1},
+        "uniform": {"mean": 80.0, "std": None, "n": 1},
+    }
+    assert (
+        recs["candle"]["teacher_overlap"] == ["resnet152 (imagenet-1k)"]
+        and recs["ce"]["teacher_overlap"] == []
+    )
+    assert recs["candle"]["teacher_reference"]["avg"] == {"mean": 90.0, "std": None, "n": 1}
+    assert "teacher_reference" not in recs["ce"]
+    rows = {r["row"]: r for r in csv.DictReader(io.StringIO(csv_text(board)))}
+    assert rows["ce"]["latency_ms"] == "3.5" and rows["ce"]["params"] == "2500000"
+    assert rows["ce"]["top1_backward2"] == "50.5" and rows["candle"]["top1_backward2"] == ""
+    assert rows["candle"]["teacher_overlap"] == "resnet152 (imagenet-1k)"
+    tex = latex_text(board)
+    assert "cub200-lt10: test-agnostic" in tex and "cub200-lt10: teacher reference rows" in tex

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
+from typing import Any
 
 from ltbench.leaderboard.cells import fmt_stat
 from ltbench.leaderboard.model import Board, Entry, Stat, Table
-from ltbench.test_dists import NAMES
+from ltbench.test_dists import sade_order
 
 COST_TITLES = ["params (M)", "OPs (M)", "CPU latency (ms, threads)"]
 AGNOSTIC_METRIC = "top1"  # SADE reports top-1 on each test distribution (test_all_cifar.py eval_acc_mic_top1)
@@ -39,8 +40,7 @@ def agnostic_table(board: Board, dataset: str) -> Table | None:
     ]
     if not es:
         return None
-    present = {n for e in es for r in e.runs for n in r.extras.get("test_distributions", {})}
-    names = [n for n in NAMES if n in present] + sorted(present - set(NAMES))
+    names = dist_names(es)
     rows = []
     for e in es:
         rows.append([e.row, e.backbone] + [fmt_stat(s) if (s := dist_stat(e, n)) else "—" for n in names])
@@ -68,17 +68,59 @@ def _median(vals: Sequence[float]) -> float | None:
     return statistics.median(vals) if vals else None
 
 
-def cost_cells(e: Entry) -> list[str]:
-    """params and OPs (millions) and median CPU latency over the entry's seeds (with its thread counts)."""
+def cost_record(e: Entry) -> dict[str, Any] | None:
+    """params, OPs, the median CPU latency (ms) over the entry's seeds, their thread counts and inference paths."""
     costs = [r.extras["cost"] for r in e.runs if r.extras.get("cost")]
     if not costs:
+        return None
+    return {
+        "params": costs[0]["params"],
+        "ops": costs[0]["ops"],
+        "latency_ms": _median([float(c["latency_ms"]) for c in costs]),
+        "threads": sorted({int(c["threads"]) for c in costs}),
+        "path": sorted({str(c.get("path", "?")) for c in costs}),
+    }
+
+
+def cost_cells(e: Entry) -> list[str]:
+    """params and OPs (millions) and median CPU latency over the entry's seeds (with its thread counts)."""
+    c = cost_record(e)
+    if c is None:
         return ["—"] * len(COST_TITLES)
-    params, ops = costs[0]["params"], costs[0]["ops"]
-    lat = _median([float(c["latency_ms"]) for c in costs])
-    threads = sorted({int(c["threads"]) for c in costs})
-    paths = sorted({str(c.get("path", "?")) for c in costs})
-    lat_text = f"{lat:.3g} ({'/'.join(map(str, threads))}t, {'/'.join(paths)})"
-    return [f"{params / 1e6:.3g}", f"{ops / 1e6:.3g}", lat_text]
+    lat_text = f"{c['latency_ms']:.3g} ({'/'.join(map(str, c['threads']))}t, {'/'.join(c['path'])})"
+    return [f"{c['params'] / 1e6:.3g}", f"{c['ops'] / 1e6:.3g}", lat_text]
+
+
+def dist_names(es: Sequence[Entry]) -> list[str]:
+    """The distributions any of ``es`` was evaluated on, in SADE's order."""
+    present = {n for e in es for r in e.runs for n in r.extras.get("test_distributions", {})}
+    return sorted(present, key=sade_order)
+
+
+def overlap_hits(e: Entry) -> list[str]:
+    """``weights (corpus)`` of each pretrained weights of the entry's runs known to have seen its test images."""
+    return sorted(
+        {
+            f"{w['weights']} ({w['corpus']})"
+            for r in e.runs
+            for w in r.extras.get("teacher_overlap", {}).get("weights", [])
+            if w.get("overlap")
+        }
+    )
+
+
+def reference_stats(e: Entry) -> dict[str, Stat] | None:
+    """The calibrated FP teacher's own accuracy (%) per metric over the entry's seeds; None without one."""
+    from ltbench.groups import GROUPS
+
+    refs = [r.extras["teacher_reference"] for r in e.runs if r.extras.get("teacher_reference")]
+    if not refs:
+        return None
+    out = {}
+    for m in ("avg", *GROUPS, "top1"):
+        vals = [100 * float(x["metrics"][m]) for x in refs if x["metrics"].get(m) is not None]
+        out[m] = Stat(vals, len(refs))
+    return out
 
 
 COST_NOTE = (
@@ -90,31 +132,21 @@ COST_NOTE = (
 
 def overlap_flag(e: Entry) -> str:
     """The flag text when a run's teacher or pretrained weights are known to have seen the test images."""
-    hits = sorted(
-        {
-            f"{w['weights']} ({w['corpus']})"
-            for r in e.runs
-            for w in r.extras.get("teacher_overlap", {}).get("weights", [])
-            if w.get("overlap")
-        }
-    )
+    hits = overlap_hits(e)
     return f"teacher saw test images: {', '.join(hits)}" if hits else ""
 
 
 def reference_table(board: Board, dataset: str) -> Table | None:
     """The calibrated FP teachers' own accuracy beside the students that distil from them."""
-    from ltbench.groups import GROUPS
-
-    metrics = ("avg", *GROUPS, "top1")
-    rows = []
+    rows, metrics = [], ()
     for e in board.entries.get(dataset, []):
-        refs = [r.extras["teacher_reference"] for r in e.runs if r.extras.get("teacher_reference")]
-        if not refs:
+        stats = reference_stats(e)
+        if stats is None:
             continue
-        cells = [f"teacher of {e.row} ({refs[0].get('encoder')}, FP)", e.backbone]
-        for m in metrics:
-            vals = [100 * float(x["metrics"][m]) for x in refs if x["metrics"].get(m) is not None]
-            cells.append(fmt_stat(Stat(vals, len(refs))))
+        metrics = tuple(stats)
+        encoder = next(r.extras["teacher_reference"] for r in e.runs if r.extras.get("teacher_reference"))
+        cells = [f"teacher of {e.row} ({encoder.get('encoder')}, FP)", e.backbone]
+        cells += [fmt_stat(stats[m]) for m in metrics]
         cells.append(fmt_stat(e.stat("avg")) if e.stat("avg") else "—")
         rows.append(cells)
     if not rows:
