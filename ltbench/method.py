@@ -146,6 +146,14 @@ class Task:
         return ImageSplit(self.info, split, transform, mode=self.image_mode)
 
 
+@dataclass
+class Fitted:
+    """A fitted method: the trained model and what its fit recorded."""
+
+    model: nn.Module
+    records: dict[str, Any]
+
+
 class Method:
     """Base class. Subclasses set ``Config`` and implement ``fit``; their recipes live in
     :mod:`ltbench.recipes` under the registry name. Class attributes ``stages``, ``sampler``, ``test_time``
@@ -172,7 +180,16 @@ class Method:
         return {k: v for _, layer in layers for k, v in layer.items()}
 
     def fit(self, task: Task) -> nn.Module:
+        """Train on ``task``; what the fit did (stages, selections, method extras) goes to ``task.records``,
+        the record sink :meth:`fit_with_records` gives each fit afresh."""
         raise NotImplementedError
+
+    def fit_with_records(self, task: Task) -> Fitted:
+        """``fit`` on a fresh record sink: the model with the records of this fit alone. Callers (``ltbench
+        run``, :func:`ltbench.method_teacher.fit_teacher`) read these, never a task's shared state."""
+        task.records = {}
+        model = self.fit(task)
+        return Fitted(model, task.records)
 
     def teacher(self, task: Task) -> tuple[nn.Module, Any]:
         """This method as another method's teacher: (model, no-grad logits of the student's input batch).

@@ -55,8 +55,16 @@ def teacher_reference(records: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def result_extras(
-    method, model, eval_model, task, inference: dict[str, Any], config: dict[str, Any], plan: DistPlan
+    method,
+    model,
+    eval_model,
+    task,
+    records: dict[str, Any],
+    inference: dict[str, Any],
+    config: dict[str, Any],
+    plan: DistPlan,
 ) -> dict[str, Any]:
+    """The result's issue-16 blocks; ``records`` are the fit's (:meth:`ltbench.method.Method.fit_with_records`)."""
     from ltbench import overlaps
     from ltbench.cost import measure_cost
     from ltbench.test_dists import evaluate_distributions
@@ -69,8 +77,8 @@ def result_extras(
         }
     out["cost"] = measure_cost(method, model, eval_model, task, inference.get("path", "float"))
     source = task.info.manifest["source"]
-    out["teacher_overlap"] = overlaps.check(source, overlaps.used_weights(task.records, config))
-    ref = teacher_reference(task.records)
+    out["teacher_overlap"] = overlaps.check(source, overlaps.used_weights(records, config))
+    ref = teacher_reference(records)
     if ref is not None:
         out["teacher_reference"] = ref
     return out

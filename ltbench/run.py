@@ -131,10 +131,8 @@ def run_one(
 
     t0 = time.perf_counter()
     m = method_cls(cfg)
-    model = m.fit(task)
-    if isinstance(model, tuple):  # fit may return (model, records)
-        model, extra = model
-        task.records.update(extra)
+    fitted = m.fit_with_records(task)
+    model = fitted.model
     t1 = time.perf_counter()
     if not dist.is_main():  # rank 0 evaluates and writes the result; the other ranks wait for it
         dist.barrier()
@@ -145,7 +143,7 @@ def run_one(
     seed_everything(seed)  # test-time steps (TADE's random views) start from the run's seed
     metrics = evaluate(m, eval_model, task)
     t2 = time.perf_counter()
-    stages, selection, records = split_records({**task.records, **metrics["test_time_records"]})
+    stages, selection, records = split_records({**fitted.records, **metrics["test_time_records"]})
     result = Result(
         dataset=info.name,
         source=info.manifest["source"],
@@ -173,7 +171,7 @@ def run_one(
         timings={"fit_s": round(t1 - t0, 3), "eval_s": round(t2 - t1, 3)},
         environment={**environment(str(task.device)), "world_size": dist.world_size()},
         records=records,
-        **result_extras(m, model, eval_model, task, inference, to_dict(cfg), dist_plan),
+        **result_extras(m, model, eval_model, task, fitted.records, inference, to_dict(cfg), dist_plan),
     )
     result.timings["extras_s"] = round(time.perf_counter() - t2, 3)
     result.write(results)

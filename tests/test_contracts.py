@@ -86,3 +86,24 @@ def test_backbone_contract(backbone):
         assert logits.shape == (2, 5)
         assert torch.allclose(model(x), logits, atol=1e-5)
     assert isinstance(entry.meta.get("binary"), bool) and entry.meta.get("description")
+
+
+def test_fit_returns_the_model_with_the_records_of_that_fit_only():
+    """``fit_with_records`` hands each fit a fresh record sink and returns it: a second fit on the same task
+    does not see the first one's records (what ``ltbench run`` and the teacher helper rely on)."""
+    from pathlib import Path
+
+    from ltbench.method import Fitted, Task
+
+    class Recording(Method):
+        def fit(self, task: Task) -> nn.Module:
+            task.records.setdefault("calls", []).append(task.seed)
+            return nn.Linear(2, 2)
+
+    task = Task(info=None, backbone="cnn-digits", device=torch.device("cpu"), seed=3, run_dir=Path("."))
+    task.records["stale"] = True  # state left on the task by anything before
+    first = Recording(TrainConfig()).fit_with_records(task)
+    assert isinstance(first, Fitted) and isinstance(first.model, nn.Linear)
+    assert first.records == {"calls": [3]}
+    second = Recording(TrainConfig()).fit_with_records(task)
+    assert second.records == {"calls": [3]} and first.records == {"calls": [3]}
