@@ -196,6 +196,7 @@ def list_distributions(
     test_labels: Sequence[int],
     num_classes: int,
     key: Callable[[str], str] | None = None,
+    split: str = "test",
 ) -> dict[str, Any]:
     """SADE's published ``<prefix>_<name>.txt`` files under ``folder``, as indices into the split whose source
     keys and labels are ``test_keys``/``test_labels``; ``key`` maps list paths and split keys to one naming
@@ -220,7 +221,7 @@ def list_distributions(
             rel = key(rel)
             if rel not in row_of:
                 raise LTBenchError(
-                    f"{path.name} lists {rel}, which is not in this build's test split",
+                    f"{path.name} lists {rel}, which is not in this build's {split} split",
                     "use SADE's list files for this dataset version (data_txt/ of Vanint/SADE-AgnosticLT)",
                 )
             i = row_of[rel]
@@ -265,7 +266,13 @@ def for_build(
     if lists is not None:
         keys, labels = splits[lists.split]
         block = list_distributions(
-            Path(source_dir) / lists.folder, lists.prefix, keys, labels, len(train_counts), lists.key
+            Path(source_dir) / lists.folder,
+            lists.prefix,
+            keys,
+            labels,
+            len(train_counts),
+            lists.key,
+            lists.split,
         )
         return {**block, "split": lists.split}
     return {**formula_distributions(splits["test"][1], train_counts, order=order), "split": "test"}

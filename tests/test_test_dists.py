@@ -231,6 +231,12 @@ def test_places_lt_lists_index_the_oltr_test_split_in_places365_paths(tmp_path):
     task.test_indices, task.test_indices_split = dist["forward2"]["indices"], block["split"]
     ds = task.eval_set("test")  # what evaluate() and TADE's test-time step read under this distribution
     assert len(ds) == 7 and [int(ds[i][1]) for i in range(7)] == [0, 0, 0, 0, 1, 1, 2]
+    _write(base / "Places_LT_backward2.txt", [("val_256/Places365_val_99999999.jpg", 0)])
+    with pytest.raises(
+        LTBenchError, match="Places365_val_99999999.jpg, which is not in this build's oltr_test"
+    ):
+        build(DATASETS.get("places-lt"), None, tmp_path / "again", source_dir=tmp_path / "src")
+    assert not (tmp_path / "again" / "places-lt").exists()  # nothing half-written
 
 
 def test_inat_lt_lists_keep_sades_ratios_2_and_3(tmp_path):
