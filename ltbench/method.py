@@ -185,8 +185,9 @@ class Method:
         raise NotImplementedError
 
     def fit_with_records(self, task: Task) -> Fitted:
-        """``fit`` on a fresh record sink: the model with the records of this fit alone. Callers (``ltbench
-        run``, :func:`ltbench.method_teacher.fit_teacher`) read these, never a task's shared state."""
+        """``fit`` on a fresh record sink: the model with the records of this fit alone; ``ltbench run`` reads
+        these, never a task's shared state (:func:`ltbench.method_teacher.fit_teacher` gives each teacher a sink
+        of its own the same way)."""
         task.records = {}
         model = self.fit(task)
         return Fitted(model, task.records)
