@@ -28,8 +28,9 @@ Follows jiawei-ren/BalancedMetaSoftmax-Classification: ``data/MetaSampler.py``, 
 
 Choices: an epoch of the meta sampler is max(⌊N/B⌋, 1) batches (the official ⌊N/B⌋ gives none when N < B);
 iteration-based official lengths (``iterations``, ``warmup_iterations``, ``cls_iterations``) are turned into
-epochs as ``main.py`` does (⌈iterations / steps per epoch⌉); the official warm-up from 0.05 to 0.1 becomes the
-Trainer's linear warm-up to 0.1; each batch is forwarded once (the official code forwards it twice, once in
+epochs as ``main.py`` does (⌈iterations / steps per epoch⌉); the official warm-up from 0.05 to 0.1 is the
+Trainer's linear warm-up from ``warmup_start`` 0.5 of lr 0.1 (the official first step is 0.05 exactly, ours
+0.05 + 0.05/W, W the warm-up's steps); each batch is forwarded once (the official code forwards it twice, once in
 ``meta_forward``, so BN statistics move twice per step under ``cls_bn=train``). ``cls_meta_sampler=false`` gives
 the decoupled balanced-softmax baseline (instance sampling, ``sampler: null`` per BALMS#11).
 Recipes: ``official`` = CIFAR-10/100-LT ResNet-32 (dataclass defaults); ``official/large`` = ImageNet-LT
@@ -79,6 +80,7 @@ class BALMSConfig(ClassifierStageConfig):
     epochs: int = 200  # used when iterations = 0
     iterations: int = 13000  # stage-1 length in optimiser steps (0: use epochs)
     warmup_iterations: int = 800
+    warmup_start: float = 0.5  # base_lr 0.05 → warmup_lr 0.1 (softmax_imba200.yaml, CosineAnnealingLRWarmup)
     batch_size: int = 512
     optimizer: Optimizer = "sgd"
     lr: float = 0.1

@@ -46,6 +46,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     schedule: Schedule = "cosine"
     warmup_epochs: float = 0.0
+    warmup_start: float = 0.0  # lr factor the linear warm-up starts from (BALMS: 0.05 → 0.1, i.e. 0.5)
     milestones: tuple[int, ...] = ()
     gamma: float = 0.1
     sampler: SamplerName = "instance"

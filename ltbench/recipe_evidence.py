@@ -122,6 +122,13 @@ EVIDENCE: dict[str, list[Claim]] = {
             },
             f"{BS}/CIFAR10_LT/softmax_imba200.yaml",
         ),
+        # base_lr 0.05 → warmup_lr 0.1 linearly over the warm-up, then cosine from 0.1 (CosineAnnealingLRWarmup)
+        Claim(
+            "official",
+            "small",
+            {"warmup_start": 0.5},
+            f"{BS}/CIFAR10_LT/softmax_imba200.yaml:11-12, utils.py:26-54",
+        ),
         Claim(
             "official",
             "small",

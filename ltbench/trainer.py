@@ -67,12 +67,13 @@ def make_optimizer(params: Iterable[Any], cfg: TrainConfig) -> torch.optim.Optim
 
 
 def lr_factor(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
-    """Multiplier of the base lr at optimizer step ``step``: linear warm-up over ``warmup_epochs`` (per step),
-    then the schedule, evaluated per step or, with ``schedule_by="epoch"``, at the start of each epoch."""
+    """Multiplier of the base lr at optimizer step ``step``: linear warm-up from ``warmup_start`` to 1 over
+    ``warmup_epochs`` (per step), then the schedule, evaluated per step or, with ``schedule_by="epoch"``, at the
+    start of each epoch."""
     total = cfg.epochs * steps_per_epoch
     warm = cfg.warmup_epochs * steps_per_epoch
     if warm and step < warm:
-        return (step + 1) / warm
+        return cfg.warmup_start + (1 - cfg.warmup_start) * (step + 1) / warm
     at = step - step % steps_per_epoch if getattr(cfg, "schedule_by", "step") == "epoch" else step
     t = (at - warm) / max(total - warm, 1)
     if cfg.schedule == "cosine":

@@ -24,6 +24,15 @@ def test_cosine_with_warmup_per_step():
     assert lr_factor(cfg, 30, 5) == pytest.approx(0.5 * (1 + math.cos(math.pi * 20 / 40)))
 
 
+def test_warmup_from_a_start_factor():
+    """BALMS's CosineAnnealingLRWarmup climbs linearly from base_lr 0.05 to warmup_lr 0.1: factor 0.5 → 1."""
+    cfg = TrainConfig(epochs=10, schedule="cosine", warmup_epochs=2, warmup_start=0.5)
+    assert lr_factor(cfg, 0, 5) == pytest.approx(0.5 + 0.5 / 10)
+    assert lr_factor(cfg, 4, 5) == pytest.approx(0.5 + 0.5 * 5 / 10)
+    assert lr_factor(cfg, 9, 5) == pytest.approx(1.0)
+    assert lr_factor(cfg, 30, 5) == pytest.approx(0.5 * (1 + math.cos(math.pi * 20 / 40)))  # cosine unchanged
+
+
 def test_linear_per_epoch_is_reactnet_lambda():
     cfg = TrainConfig(epochs=4, schedule="linear", schedule_by="epoch")
     # ReActNet: lr * (1 - epoch / epochs), constant inside an epoch
