@@ -295,14 +295,13 @@ def build(
         if "test" in splits:  # SADE's test-agnostic subsets, as index lists into a split (ltbench.test_dists)
             from ltbench.test_dists import for_build
 
-            keyed = {
-                name: (manifest["splits"][name]["source_keys"], np.asarray(pool.labels)[idx])
-                for name, (pool, idx) in splits.items()
-            }
+            indexed = spec.test_lists.split if spec.test_lists else "test"
+            pool, idx = splits[indexed]
             manifest["test_distributions"] = for_build(
                 spec.test_lists,
                 opts.source_dir,
-                keyed,
+                manifest["splits"][indexed]["source_keys"],
+                np.asarray(pool.labels)[idx],
                 manifest["splits"]["train"]["class_counts"],
                 order if profile else None,
             )

@@ -160,9 +160,8 @@ def run_demo(
         from ltbench.data import open_split
         from ltbench.result_extras import plan_test_dists
 
-        plan_test_dists(
-            open_split(split.name, data_root), test_dist
-        )  # a bad name fails once, before training
+        # a bad name fails once, before anything trains
+        plan_test_dists(open_split(split.name, data_root), test_dist)
     plan = demo_plan(seeds, only)
     Path(results).mkdir(parents=True, exist_ok=True)
     failures: list[tuple[DemoRun, str]] = []

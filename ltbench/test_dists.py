@@ -256,26 +256,19 @@ def list_distributions(
 def for_build(
     lists: SadeLists | None,
     source_dir: Path,
-    splits: dict[str, tuple[Sequence[str], Sequence[int]]],
+    keys: Sequence[str],
+    labels: Sequence[int],
     train_counts: Sequence[int],
     order: Sequence[int] | None = None,
 ) -> dict[str, Any]:
-    """The manifest's ``test_distributions`` block for a build whose split name → (source keys, labels) are
-    ``splits``: from SADE's list files where the source has them (``SourceSpec.test_lists``), else by SADE's
-    formula over ``test`` (``order``: the profile's ``lt_order``). ``split`` names the split indexed."""
-    if lists is not None:
-        keys, labels = splits[lists.split]
-        block = list_distributions(
-            Path(source_dir) / lists.folder,
-            lists.prefix,
-            keys,
-            labels,
-            len(train_counts),
-            lists.key,
-            lists.split,
-        )
-        return {**block, "split": lists.split}
-    return {**formula_distributions(splits["test"][1], train_counts, order=order), "split": "test"}
+    """The manifest's ``test_distributions`` block of a build, over the split it indexes (``split``: ``test``,
+    or ``lists.split``) whose source keys and labels are ``keys``/``labels``: from SADE's list files where the
+    source has them (``SourceSpec.test_lists``), else by SADE's formula (``order``: the profile's ``lt_order``)."""
+    if lists is None:
+        return {**formula_distributions(labels, train_counts, order=order), "split": "test"}
+    folder = Path(source_dir) / lists.folder
+    block = list_distributions(folder, lists.prefix, keys, labels, len(train_counts), lists.key, lists.split)
+    return {**block, "split": lists.split}
 
 
 def available(block: dict[str, Any]) -> list[str]:

@@ -12,6 +12,7 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
+from ltbench.groups import GROUPS
 from ltbench.leaderboard.cells import fmt_stat
 from ltbench.leaderboard.model import Board, Entry, Stat, Table
 from ltbench.test_dists import sade_order
@@ -109,18 +110,24 @@ def overlap_hits(e: Entry) -> list[str]:
     )
 
 
-def reference_stats(e: Entry) -> dict[str, Stat] | None:
-    """The calibrated FP teacher's own accuracy (%) per metric over the entry's seeds; None without one."""
-    from ltbench.groups import GROUPS
+#: The reference table's columns: the teacher's accuracy per group and top-1 (%).
+REFERENCE_COLUMNS = ("avg", *GROUPS, "top1")
 
-    refs = [r.extras["teacher_reference"] for r in e.runs if r.extras.get("teacher_reference")]
+
+def _references(e: Entry) -> list[dict[str, Any]]:
+    return [r.extras["teacher_reference"] for r in e.runs if r.extras.get("teacher_reference")]
+
+
+def reference_stats(e: Entry) -> dict[str, Stat] | None:
+    """The calibrated FP teacher's own accuracy (%) per reference column over the entry's seeds; None without
+    one."""
+    refs = _references(e)
     if not refs:
         return None
-    out = {}
-    for m in ("avg", *GROUPS, "top1"):
-        vals = [100 * float(x["metrics"][m]) for x in refs if x["metrics"].get(m) is not None]
-        out[m] = Stat(vals, len(refs))
-    return out
+    return {
+        m: Stat([100 * float(x["metrics"][m]) for x in refs if x["metrics"].get(m) is not None], len(refs))
+        for m in REFERENCE_COLUMNS
+    }
 
 
 COST_NOTE = (
@@ -138,15 +145,13 @@ def overlap_flag(e: Entry) -> str:
 
 def reference_table(board: Board, dataset: str) -> Table | None:
     """The calibrated FP teachers' own accuracy beside the students that distil from them."""
-    rows, metrics = [], ()
+    rows = []
     for e in board.entries.get(dataset, []):
         stats = reference_stats(e)
         if stats is None:
             continue
-        metrics = tuple(stats)
-        encoder = next(r.extras["teacher_reference"] for r in e.runs if r.extras.get("teacher_reference"))
-        cells = [f"teacher of {e.row} ({encoder.get('encoder')}, FP)", e.backbone]
-        cells += [fmt_stat(stats[m]) for m in metrics]
+        cells = [f"teacher of {e.row} ({_references(e)[0].get('encoder')}, FP)", e.backbone]
+        cells += [fmt_stat(stats[m]) for m in REFERENCE_COLUMNS]
         cells.append(fmt_stat(e.stat("avg")) if e.stat("avg") else "—")
         rows.append(cells)
     if not rows:
@@ -154,7 +159,7 @@ def reference_table(board: Board, dataset: str) -> Table | None:
     return Table(
         f"{dataset}-reference",
         f"{dataset}: teacher reference rows",
-        ["reference", "student backbone", *metrics, "student avg"],
+        ["reference", "student backbone", *REFERENCE_COLUMNS, "student avg"],
         rows,
         ["The calibrated full-precision teacher measured on the test split after calibration (%), mean ± std "
          "over the student's seeds; the last column is the student's own avg, for the gap distillation closes."],
