@@ -3,6 +3,12 @@
 C1  GEMM on packed inputs (S1–S7): bMAC/cycle/core, % of the measured XOR+POPCNT+ADD limit, × torch fp32 matmul
 C2  full binary conv op (sign-pack + bit im2col + GEMM + fused α·BN, residual, RPReLU, next sign bits),
     float in → float + bits out, × the torch fp32 ops it replaces (best of NCHW and channels_last)
+C1 times the kernel itself: rounds of back-to-back calls inside C (``ConvPlan.rerun``), so a 20 µs shape is
+not measured as the Python around it; the direct call from Python (``direct_call_s``, what packed inference and
+the fused training block make) and the ``torch.library`` custom op (``custom_op_s``, what ``torch.compile``
+graphs call) are timed beside it and give the same integers (checked). C2 times the op as packed inference
+calls it: ``ops.sign_pack_direct`` + ``ConvPlan`` into reused output buffers (the custom ops, checked equal,
+beside it as ``custom_op_s``). The fixed cost per call is L1's subject.
 C3  whole ReActNet-A-224, batch 1, × torch fp32 eager (as trained, and with pre-binarised weights) and
     × torch.compile (inductor, of the pre-binarised model; compile time excluded from the ratio and recorded
     as ``compile_s``; ``--no-compile`` skips it)
@@ -77,6 +83,18 @@ def timeit(fn, budget: float = 0.6, min_runs: int = 3, max_runs: int = 25) -> fl
     return statistics.median(times)
 
 
+def kernel_time(plan: ops.ConvPlan, t_call: float, round_s: float = 0.004, rounds: int = 15) -> float:
+    """Seconds per kernel call with the caller's cost taken out: rounds of ``n`` back-to-back calls inside C
+    (:meth:`ops.ConvPlan.rerun` of the plan's last call, ``n`` sized to ≈ ``round_s``), the median round / n."""
+    n = max(1, round(round_s / t_call))
+    times = []
+    for _ in range(rounds):
+        t = _clock()
+        plan.rerun(n)
+        times.append((_clock() - t) / n)
+    return statistics.median(times)
+
+
 def clock_ghz() -> float:
     """Core clock from a chain of dependent adds (1 cycle each) over thread CPU time, median of 5."""
     lib, n = cpu.lib(), 50_000_000
@@ -138,14 +156,20 @@ def bench_gemm(cases, threads, ghz, peak, quick):
         ab, pw = ops.sign_pack(a), pack.pack_linear(w)
         wt = w.T.contiguous()
         base = a @ wt
-        out = ops.xnor_gemm(ab, pw.panels, k, n)
+        plan, x4 = ops.ConvPlan(pw.panels, None, k, n, 1, 1, 1, 0), ab.reshape(1, m, 1, -1)
+        out = torch.empty(m, n, dtype=torch.int32)
+        plan(x4, None, None, None, out)
         assert torch.equal(out.float(), base), f"{sid}: kernel differs from the fp32 result"
-        t_ours = timeit(lambda ab=ab, pw=pw, k=k, n=n: ops.xnor_gemm(ab, pw.panels, k, n))
+        assert torch.equal(ops.xnor_gemm(ab, pw.panels, k, n), out), f"{sid}: the custom op differs"
+        t_call = timeit(lambda plan=plan, x4=x4, out=out: plan(x4, None, None, None, out), max_runs=400)
+        t_ours = kernel_time(plan, t_call)
+        t_op = timeit(lambda ab=ab, pw=pw, k=k, n=n: ops.xnor_gemm(ab, pw.panels, k, n), max_runs=400)
         t_base = timeit(lambda a=a, wt=wt: a @ wt)
         rate = m * n * k / t_ours / (ghz * 1e9) / threads
         extra = {"bmac_per_cycle_core": rate}
         if peak:
             extra["pct_of_limit"] = 100 * rate / peak
+        extra |= {"direct_call_s": t_call, "custom_op_s": t_op}
         case(cases, "C1", f"{sid} {m}x{n}x{k}", threads, t_ours, "torch-fp32-matmul", t_base, **extra)
 
 
@@ -182,22 +206,33 @@ def conv_case(cases, threads, g, batch, name, c, co, h, k, s):
     x_nhwc = x.permute(0, 2, 3, 1).contiguous()
     res_nhwc = res.permute(0, 2, 3, 1).contiguous()
 
-    def ours():
+    def custom_op():
         bits = ops.sign_pack(x_nhwc, b_sign)
         return ops.xnor_conv_fused(
             bits, pw.panels, pw.tapsum, scale, shift, res_nhwc, b_in, slope, b_out, b_next,
             c, co, k, k, s, pad, s == 2, True,
         )  # fmt: skip
 
-    y_ours, _ = ours()
+    plan = ops.ConvPlan(pw.panels, pw.tapsum, c, co, k, k, s, pad, scale, shift, (b_in, slope, b_out), b_next,
+                        s == 2)  # fmt: skip
+    y_ours = torch.empty(batch, ho, ho, co)
+    bits_ours = torch.empty(batch, ho, ho, pack.n_words(co), dtype=torch.int64)
+
+    def ours():
+        plan(ops.sign_pack_direct(x_nhwc, b_sign), res_nhwc, y_ours, bits_ours)
+
+    ours()
+    y_op, bits_op = custom_op()
+    assert torch.equal(y_ours, y_op) and torch.equal(bits_ours, bits_op), f"C2 {name}: the custom op differs"
     y_ref = torch_ops(x, res)
     torch.testing.assert_close(y_ours, y_ref.permute(0, 2, 3, 1), rtol=1e-4, atol=1e-3)
     t_ours = timeit(ours)
+    t_op = timeit(custom_op)
     t_nchw = timeit(lambda: torch_ops(x, res))
     t_cl = timeit(lambda: torch_ops(x_cl, res_cl, w_cl))
     best, which = min((t_nchw, "nchw"), (t_cl, "channels_last"))
     shape = f"{name} b{batch} {c}->{co} {h}²→{ho}²"
-    case(cases, "C2", shape, threads, t_ours, f"torch-fp32-conv+bn+add+rprelu ({which})", best)
+    case(cases, "C2", shape, threads, t_ours, f"torch-fp32-conv+bn+add+rprelu ({which})", best, custom_op_s=t_op)
 
 
 def bench_layer_call(cases, threads, calls: int = 2000):

@@ -262,3 +262,20 @@ def test_conv_plan_equals_the_custom_op(isa):
         assert torch.equal(dots.double(), ref_conv(x.permute(0, 3, 1, 2), wt, s, pad))
         with pytest.raises(ValueError, match="out_f"):
             plan(bits, x, torch.empty(1, ho, wo, n), ob)
+
+
+def test_conv_plan_rerun_repeats_the_last_call(isa):
+    """``ConvPlan.rerun`` (the benchmark's in-C repeat) runs the kernel again on the last call's tensors: an
+    output cleared after the first call is written again, equal to the float64 reference (3×3, padding, N = 40
+    so a panel is partial)."""
+    o = ops()
+    g = torch.Generator().manual_seed(13)
+    x, wt = torch.randn(1, 7, 5, 5, generator=g), torch.randn(40, 7, 3, 3, generator=g)
+    pw = pack.pack_conv(wt, 1, 1)
+    plan = o.ConvPlan(pw.panels, pw.tapsum, 7, 40, 3, 3, 1, 1)
+    dots = torch.empty(1, 5, 5, 40, dtype=torch.int32)
+    bits = o.sign_pack(x.permute(0, 2, 3, 1).contiguous())  # kept alive: rerun reads it again
+    plan(bits, None, None, None, out_int=dots)
+    dots.zero_()
+    plan.rerun(2)
+    assert torch.equal(dots.double(), ref_conv(x, wt, 1, 1))

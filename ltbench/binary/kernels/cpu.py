@@ -141,6 +141,8 @@ def lib() -> ctypes.CDLL:
             so.xnor_has_openmp.restype = ctypes.c_int
             so.xnor_conv.argtypes = [ctypes.POINTER(ConvArgs)]
             so.xnor_conv.restype = ctypes.c_int
+            so.xnor_conv_repeat.argtypes = [ctypes.POINTER(ConvArgs), _i]
+            so.xnor_conv_repeat.restype = ctypes.c_int
             so.xnor_pack.argtypes = [_p, _i, _i, _p, _p, _i, _i, _i]
             so.xnor_pack.restype = ctypes.c_int
             so.xnor_pack_weights.argtypes = [_p, _i, _i, _i, _p, _p]

@@ -12,6 +12,26 @@
 #define XNOR_X86 0
 #endif
 
+/* Per-thread scratch (im2col rows, padding masks, dot tiles), grown on demand and kept for the thread's next
+ * call: a small layer would otherwise spend a visible part of its time in malloc/free on every call. Returns
+ * NULL when the allocation fails. The buffer lives as long as the (pooled) thread. */
+static _Thread_local struct {
+  void *p;
+  size_t n;
+} xnor_tl_scratch;
+
+static void *xnor_scratch(size_t bytes) {
+  if (xnor_tl_scratch.n < bytes) {
+    const size_t n = (bytes + 4095) / 4096 * 4096;
+    void *q = aligned_alloc(64, n);
+    if (!q) return NULL;
+    free(xnor_tl_scratch.p);
+    xnor_tl_scratch.p = q;
+    xnor_tl_scratch.n = n;
+  }
+  return xnor_tl_scratch.p;
+}
+
 #define SFX(name) name##_scalar
 #define XNOR_ISA_NOW 0
 #include "xnor_impl.h"
@@ -114,6 +134,14 @@ int xnor_conv(const xnor_conv_args *a) {
   if (a->isa == XNOR_ISA_AVX2) return conv_avx2(a);
 #endif
   return conv_scalar(a);
+}
+
+int xnor_conv_repeat(const xnor_conv_args *a, int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    const int e = xnor_conv(a);
+    if (e) return e;
+  }
+  return 0;
 }
 
 int xnor_pack(const float *x, int64_t rows, int64_t C, const float *bias, uint64_t *out, int64_t cw,

@@ -41,6 +41,8 @@ int xnor_isa_supported(int64_t isa);
 int64_t xnor_best_isa(void);
 int xnor_has_openmp(void);
 int xnor_conv(const xnor_conv_args *a);
+/* Benchmark helper: xnor_conv(a) n times back to back (the kernel's time without the caller's per-call cost). */
+int xnor_conv_repeat(const xnor_conv_args *a, int64_t n);
 int xnor_pack(const float *x, int64_t rows, int64_t C, const float *bias, uint64_t *out, int64_t cw,
               int64_t nthreads, int64_t isa);
 /* Weights straight from float OIHW w[N][C][taps]: panels [ceil(N/32)][taps*cw][32] (bit = w < 0, missing lanes

@@ -2,14 +2,23 @@
  * Expects XNOR_ISA_NOW (0 scalar, 1 AVX2, 2 AVX-512 VPOPCNTDQ) and SFX(name). */
 
 #if XNOR_ISA_NOW == 2
-/* dst[r*64 + lane] = kreal - 2*popcount(row r XOR lane), for XNOR_MR rows and the 32 lanes of one panel. */
-static void SFX(ukernel)(const uint64_t *const *ap, const uint64_t *w, int64_t kw, int32_t kreal, int32_t *dst) {
+/* dst[r*ld + lane] = kreal - 2*popcount(row r XOR lane), for XNOR_MR rows and the 32 lanes of one panel. */
+static void SFX(ukernel)(const uint64_t *const *ap, const uint64_t *w, int64_t kw, int32_t kreal, int32_t *dst,
+                         int64_t ld) {
   __m512i c[XNOR_MR][4];
+  { /* k = 0 initialises the accumulators (kw >= 1): no zeroing, one add fewer per output group */
+    const __m512i w0 = _mm512_loadu_si512((const void *)w), w1 = _mm512_loadu_si512((const void *)(w + 8));
+    const __m512i w2 = _mm512_loadu_si512((const void *)(w + 16)), w3 = _mm512_loadu_si512((const void *)(w + 24));
 #pragma GCC unroll 8
-  for (int r = 0; r < XNOR_MR; r++)
-#pragma GCC unroll 4
-    for (int j = 0; j < 4; j++) c[r][j] = _mm512_setzero_si512();
-  for (int64_t k = 0; k < kw; k++) {
+    for (int r = 0; r < XNOR_MR; r++) {
+      const __m512i a = _mm512_set1_epi64((long long)ap[r][0]);
+      c[r][0] = _mm512_popcnt_epi64(_mm512_xor_si512(a, w0));
+      c[r][1] = _mm512_popcnt_epi64(_mm512_xor_si512(a, w1));
+      c[r][2] = _mm512_popcnt_epi64(_mm512_xor_si512(a, w2));
+      c[r][3] = _mm512_popcnt_epi64(_mm512_xor_si512(a, w3));
+    }
+  }
+  for (int64_t k = 1; k < kw; k++) {
     const uint64_t *wk = w + k * XNOR_PANEL;
     const __m512i w0 = _mm512_loadu_si512((const void *)wk), w1 = _mm512_loadu_si512((const void *)(wk + 8));
     const __m512i w2 = _mm512_loadu_si512((const void *)(wk + 16)), w3 = _mm512_loadu_si512((const void *)(wk + 24));
@@ -30,12 +39,13 @@ static void SFX(ukernel)(const uint64_t *const *ap, const uint64_t *w, int64_t k
 #pragma GCC unroll 2
     for (int j = 0; j < 4; j += 2) {
       const __m512i v = _mm512_permutex2var_epi32(c[r][j], lo, c[r][j + 1]);
-      _mm512_storeu_si512((void *)(dst + r * 64 + 8 * j), _mm512_sub_epi32(kv, _mm512_add_epi32(v, v)));
+      _mm512_storeu_si512((void *)(dst + r * ld + 8 * j), _mm512_sub_epi32(kv, _mm512_add_epi32(v, v)));
     }
 }
 #elif XNOR_ISA_NOW == 1
-/* dst[r*64 + lane] = kreal - 2*popcount(row r XOR lane), for XNOR_MR rows and the 32 lanes of one panel. */
-static void SFX(ukernel)(const uint64_t *const *ap, const uint64_t *w, int64_t kw, int32_t kreal, int32_t *dst) {
+/* dst[r*ld + lane] = kreal - 2*popcount(row r XOR lane), for XNOR_MR rows and the 32 lanes of one panel. */
+static void SFX(ukernel)(const uint64_t *const *ap, const uint64_t *w, int64_t kw, int32_t kreal, int32_t *dst,
+                         int64_t ld) {
   const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1,
                                        2, 2, 3, 2, 3, 3, 4);
   const __m256i m4 = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
@@ -63,13 +73,14 @@ static void SFX(ukernel)(const uint64_t *const *ap, const uint64_t *w, int64_t k
     for (int j = 0; j < 8; j++) {
       uint64_t t[4];
       _mm256_storeu_si256((__m256i *)t, acc[j]);
-      for (int l = 0; l < 4; l++) dst[r * 64 + 4 * j + l] = xnor_dot_xor(kreal, (int32_t)t[l]);
+      for (int l = 0; l < 4; l++) dst[r * ld + 4 * j + l] = xnor_dot_xor(kreal, (int32_t)t[l]);
     }
   }
 }
 #else
-/* dst[r*64 + lane] = kreal - 2*popcount(row r XOR lane), for XNOR_MR rows and the 32 lanes of one panel. */
-static void SFX(ukernel)(const uint64_t *const *ap, const uint64_t *w, int64_t kw, int32_t kreal, int32_t *dst) {
+/* dst[r*ld + lane] = kreal - 2*popcount(row r XOR lane), for XNOR_MR rows and the 32 lanes of one panel. */
+static void SFX(ukernel)(const uint64_t *const *ap, const uint64_t *w, int64_t kw, int32_t kreal, int32_t *dst,
+                         int64_t ld) {
   for (int r = 0; r < XNOR_MR; r++) {
     int32_t s[XNOR_PANEL] = {0};
     const uint64_t *a = ap[r];
@@ -78,8 +89,110 @@ static void SFX(ukernel)(const uint64_t *const *ap, const uint64_t *w, int64_t k
       const uint64_t *wk = w + k * XNOR_PANEL;
       for (int l = 0; l < XNOR_PANEL; l++) s[l] += __builtin_popcountll(av ^ wk[l]);
     }
-    for (int l = 0; l < XNOR_PANEL; l++) dst[r * 64 + l] = xnor_dot_xor(kreal, s[l]);
+    for (int l = 0; l < XNOR_PANEL; l++) dst[r * ld + l] = xnor_dot_xor(kreal, s[l]);
   }
+}
+#endif
+
+#if XNOR_ISA_NOW == 2
+/* Masked load/store only for a group's last, partial vector: a full group uses plain ones (masked stores are
+ * several times slower on some x86 cores). */
+#define XNOR_LD(full, k, ptr) ((full) ? _mm512_loadu_ps(ptr) : _mm512_maskz_loadu_ps((k), (ptr)))
+
+/* The epilogue on 16-float vectors for rows [m0, m0+rows) and channels n0 .. n0+nc of group g (`res_off`: the
+ * residual's channel offset when its channels are contiguous, -1 when they wrap): the same steps in the same
+ * order as the scalar epilogue below (xnor_affine as an FMA, the pool's sum order, RPReLU's v > 0 select).
+ * Every field of `p` is read into a local first, so the compiler keeps them in registers; `full` (nc == 64) is a
+ * compile-time constant at each call site. */
+static inline __attribute__((always_inline)) void vec_epilogue_body(const xnor_conv_args *p, int64_t m0,
+                                                                    int64_t rows, int64_t n0, int64_t nc,
+                                                                    int64_t g, int64_t res_off,
+                                                                    const int32_t *dots, const int64_t *ridx,
+                                                                    const int full) {
+  const int64_t N = p->N, nw = (N + 63) / 64, Wo = p->Wo, Ho = p->Ho;
+  const int64_t rc = p->res_c, rh = p->res_h, rw = p->res_w;
+  const float *const scale = p->scale, *const shift = p->shift, *const res = p->res;
+  const float *const b1 = p->rp_b1, *const sl = p->rp_slope, *const b2 = p->rp_b2, *const nb = p->next_bias;
+  float *const out_f = p->out_f;
+  uint64_t *const out_bits = p->out_bits;
+  const int pool = (int)p->res_pool;
+  const int64_t nv = full ? 4 : (nc + 15) / 16;
+  __mmask16 km[4] = {0, 0, 0, 0};
+  __m512 vs[4], vt[4], vb1[4], vsl[4], vb2[4], vnb[4];
+  for (int64_t v = 0; v < nv; v++) { /* per-channel vectors: loaded once for all rows */
+    const int64_t c0 = 16 * v, n = n0 + c0;
+    const __mmask16 k = (nc - c0 >= 16) ? (__mmask16)0xffff : (__mmask16)((1u << (nc - c0)) - 1u);
+    km[v] = k;
+    vs[v] = scale ? XNOR_LD(full, k, scale + n) : _mm512_set1_ps(1.0f);
+    vt[v] = shift ? XNOR_LD(full, k, shift + n) : _mm512_setzero_ps();
+    vb1[v] = sl ? XNOR_LD(full, k, b1 + n) : _mm512_setzero_ps();
+    vsl[v] = sl ? XNOR_LD(full, k, sl + n) : _mm512_setzero_ps();
+    vb2[v] = sl ? XNOR_LD(full, k, b2 + n) : _mm512_setzero_ps();
+    vnb[v] = nb ? XNOR_LD(full, k, nb + n) : _mm512_setzero_ps();
+  }
+  const __m512 zero = _mm512_setzero_ps(), quarter = _mm512_set1_ps(0.25f);
+  for (int64_t r = 0; r < rows; r++) {
+    const int64_t m = m0 + r;
+    const int32_t *d = dots + r * 64;
+    const float *q00 = NULL, *q01 = NULL, *q10 = NULL, *q11 = NULL;
+    if (res) {
+      const int64_t wo = m % Wo, ho = (m / Wo) % Ho, b = m / (Wo * Ho);
+      q00 = pool ? res + ((b * rh + 2 * ho) * rw + 2 * wo) * rc : res + ((b * rh + ho) * rw + wo) * rc;
+      q01 = q00 + rc, q10 = q00 + rw * rc, q11 = q10 + rc;
+    }
+    uint64_t word = 0;
+#pragma GCC unroll 4
+    for (int64_t v = 0; v < nv; v++) {
+      const __mmask16 k = km[v];
+      const int64_t c0 = 16 * v;
+      const __m512i di = full ? _mm512_loadu_si512((const void *)(d + c0)) : _mm512_maskz_loadu_epi32(k, d + c0);
+      __m512 y = _mm512_fmadd_ps(vs[v], _mm512_cvtepi32_ps(di), vt[v]);
+      if (res) {
+        __m512 rv;
+        if (res_off >= 0) {
+          const int64_t o = res_off + c0;
+          if (pool) {
+            const __m512 s2 = _mm512_add_ps(_mm512_add_ps(XNOR_LD(full, k, q00 + o), XNOR_LD(full, k, q01 + o)),
+                                            XNOR_LD(full, k, q10 + o));
+            rv = _mm512_mul_ps(_mm512_add_ps(s2, XNOR_LD(full, k, q11 + o)), quarter);
+          } else {
+            rv = XNOR_LD(full, k, q00 + o);
+          }
+        } else {
+          float t[16] = {0};
+          for (int64_t c = c0; c < nc && c < c0 + 16; c++)
+            t[c - c0] = pool ? xnor_pool4(q00[ridx[c]], q01[ridx[c]], q10[ridx[c]], q11[ridx[c]]) : q00[ridx[c]];
+          rv = _mm512_loadu_ps(t);
+        }
+        y = _mm512_add_ps(y, rv);
+      }
+      if (sl) {
+        const __m512 u = _mm512_add_ps(y, vb1[v]);
+        const __mmask16 pos = _mm512_cmp_ps_mask(u, zero, _CMP_GT_OQ);
+        y = _mm512_add_ps(_mm512_mask_blend_ps(pos, _mm512_mul_ps(vsl[v], u), u), vb2[v]);
+      }
+      if (out_f) {
+        if (full)
+          _mm512_storeu_ps(out_f + m * N + n0 + c0, y);
+        else
+          _mm512_mask_storeu_ps(out_f + m * N + n0 + c0, k, y);
+      }
+      if (out_bits) {
+        const __m512 u = nb ? _mm512_add_ps(y, vnb[v]) : y;
+        word |= (uint64_t)(_mm512_cmp_ps_mask(u, zero, _CMP_LT_OQ) & k) << c0;
+      }
+    }
+    if (out_bits) out_bits[m * nw + g] = word;
+  }
+}
+#undef XNOR_LD
+
+static void vec_epilogue_avx512(const xnor_conv_args *p, int64_t m0, int64_t rows, int64_t n0, int64_t nc,
+                                int64_t g, int64_t res_off, const int32_t *dots, const int64_t *ridx) {
+  if (nc == 64)
+    vec_epilogue_body(p, m0, rows, n0, nc, g, res_off, dots, ridx, 1);
+  else
+    vec_epilogue_body(p, m0, rows, n0, nc, g, res_off, dots, ridx, 0);
 }
 #endif
 
@@ -96,6 +209,13 @@ static void SFX(epilogue)(const xnor_conv_args *p, int64_t m0, int64_t rows, int
       if (++rc == p->res_c) rc = 0;
     }
   }
+#if XNOR_ISA_NOW == 2
+  if (!p->out_int) {
+    const int64_t res_off = !p->res ? 0 : res_direct ? n0 : (n0 % p->res_c + nc <= p->res_c) ? n0 % p->res_c : -1;
+    vec_epilogue_avx512(p, m0, rows, n0, nc, g, res_off, dots, ridx);
+    return;
+  }
+#endif
   for (int64_t r = 0; r < rows; r++) {
     const int64_t m = m0 + r;
     const int32_t *d = dots + r * 64;
@@ -149,6 +269,7 @@ static int SFX(conv)(const xnor_conv_args *p) {
   const int32_t kreal = (int32_t)(taps * p->C);
   const int64_t npan = (p->N + XNOR_PANEL - 1) / XNOR_PANEL, ngroups = (p->N + 63) / 64;
   const int direct = (p->kh == 1 && p->kw == 1 && p->stride == 1 && p->pad == 0);
+  const int int_only = p->out_int && !p->out_f && !p->out_bits;
   int64_t nt = p->nthreads > 0 ? p->nthreads : 1;
   int64_t mc = (M + 8 * nt - 1) / (8 * nt); /* >= 8 chunks per thread when M allows: dynamic balancing */
   mc = (mc + XNOR_MR - 1) / XNOR_MR * XNOR_MR;
@@ -161,10 +282,12 @@ static int SFX(conv)(const xnor_conv_args *p) {
 #pragma omp parallel num_threads((int)nt)
 #endif
   {
-    uint64_t *col = direct ? NULL : (uint64_t *)malloc((size_t)(mc * kwords) * sizeof(uint64_t) + 64);
-    uint64_t *mask = (uint64_t *)calloc((size_t)mc, sizeof(uint64_t));
-    int32_t *dots = (int32_t *)malloc((size_t)(mc * 64) * sizeof(int32_t));
-    if ((!direct && !col) || !mask || !dots) {
+    /* one per-thread scratch block: dots (mc x 64 int32), masks (mc), im2col rows (mc x kwords) */
+    const size_t ncol = direct ? 0 : (size_t)(mc * kwords);
+    uint64_t *const buf = (uint64_t *)xnor_scratch(((size_t)(mc * 32) + (size_t)mc + ncol) * sizeof(uint64_t));
+    int32_t *const dots = (int32_t *)buf;
+    uint64_t *const mask = buf ? buf + mc * 32 : NULL, *const col = (buf && !direct) ? mask + mc : NULL;
+    if (!buf) {
 #ifdef _OPENMP
 #pragma omp atomic write
 #endif
@@ -202,42 +325,39 @@ static int SFX(conv)(const xnor_conv_args *p) {
         for (int64_t g = 0; g < ngroups; g++) {
           for (int64_t pp = 2 * g; pp < 2 * g + 2 && pp < npan; pp++) {
             const uint64_t *wp = p->w + pp * kwords * XNOR_PANEL;
-            const int64_t lane0 = (pp & 1) * XNOR_PANEL;
+            const int64_t n0 = pp * XNOR_PANEL, nl = (p->N - n0 < XNOR_PANEL) ? p->N - n0 : XNOR_PANEL;
+            /* integer-only output: the microkernel writes the rows of out_int itself (no copy) */
+            int32_t *base = int_only ? p->out_int + m0 * p->N + n0 : dots + (pp & 1) * XNOR_PANEL;
+            const int64_t ld = int_only ? p->N : 64;
             for (int64_t r0 = 0; r0 < rows; r0 += XNOR_MR) {
               const uint64_t *ap[XNOR_MR];
               int32_t tmp[XNOR_MR * 64];
               const int64_t nr = (rows - r0 < XNOR_MR) ? rows - r0 : XNOR_MR;
               for (int r = 0; r < XNOR_MR; r++) ap[r] = rowp[r0 + (r < nr ? r : nr - 1)];
-              int32_t *dblk = dots + r0 * 64 + lane0;
-              if (nr == XNOR_MR) {
-                SFX(ukernel)(ap, wp, kwords, kreal, dblk);
+              int32_t *dblk = base + r0 * ld;
+              if (nr == XNOR_MR && nl == XNOR_PANEL) {
+                SFX(ukernel)(ap, wp, kwords, kreal, dblk, ld);
               } else {
-                SFX(ukernel)(ap, wp, kwords, kreal, tmp);
-                for (int64_t r = 0; r < nr; r++) memcpy(dblk + r * 64, tmp + r * 64, XNOR_PANEL * sizeof(int32_t));
+                SFX(ukernel)(ap, wp, kwords, kreal, tmp, 64);
+                for (int64_t r = 0; r < nr; r++) memcpy(dblk + r * ld, tmp + r * 64, (size_t)nl * sizeof(int32_t));
               }
               if (!direct) {
                 for (int64_t r = 0; r < nr; r++) {
-                  int32_t *drow = dblk + r * 64;
+                  int32_t *drow = dblk + r * ld;
                   uint64_t pm = mask[r0 + r];
                   while (pm) {
                     const int t = __builtin_ctzll(pm);
                     pm &= pm - 1;
-                    for (int l = 0; l < XNOR_PANEL; l++) {
-                      const int64_t n = pp * XNOR_PANEL + l;
-                      if (n < p->N) drow[l] -= p->tapsum[n * taps + t];
-                    }
+                    for (int64_t l = 0; l < nl; l++) drow[l] -= p->tapsum[(n0 + l) * taps + t];
                   }
                 }
               }
             }
           }
-          SFX(epilogue)(p, m0, rows, g, dots);
+          if (!int_only) SFX(epilogue)(p, m0, rows, g, dots);
         }
       }
     }
-    free(col);
-    free(mask);
-    free(dots);
   }
   return err;
 }
