@@ -279,3 +279,33 @@ def test_conv_plan_rerun_repeats_the_last_call(isa):
     dots.zero_()
     plan.rerun(2)
     assert torch.equal(dots.double(), ref_conv(x, wt, 1, 1))
+
+
+def test_backward_helpers_equal_their_torch_formulas(isa):
+    """The fused block's C backward steps against the torch ops they replace, on channels-last tensors with
+    C = 70 (a partial vector) and rows not a multiple of the 64-row sum blocks: sign with sign(0) = +1
+    (also −0.0), ApproxSign's gradient ``g·clamp(2 − 2|u|, 0)`` and its channel sum, PReLU's backward and the
+    channel sums of g, of its input gradient and of the slope gradient."""
+    o = ops()
+    g = torch.Generator().manual_seed(14)
+    shape = (3, 70, 5, 7)  # 105 rows
+    x, gr = torch.randn(shape, generator=g) * 0.8, torch.randn(shape, generator=g)
+    bias, slope = torch.randn(70, generator=g) * 0.3, torch.rand(70, generator=g)
+    x[0, :3, 0, 0] = torch.tensor([0.0, -0.0, 1.0]) - bias[:3]  # u = x + b exactly 0 (and ±) on three channels
+    x = x.contiguous(memory_format=torch.channels_last)
+    u = x + bias.view(1, -1, 1, 1)
+    a = o.pm1_direct(x, bias)
+    assert a.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(a, torch.where(u < 0, -1.0, 1.0))
+    assert torch.equal(o.pm1_direct(torch.tensor([[[[-0.0]], [[0.0]], [[-1e-30]]]])).flatten(),
+                       torch.tensor([1.0, 1.0, -1.0]))  # fmt: skip
+    gu, gb = o.approxsign_backward_direct(gr, x, bias)
+    ref = gr * (2.0 - 2.0 * u.abs()).clamp(min=0.0)
+    assert torch.equal(gu, ref)
+    torch.testing.assert_close(gb, ref.double().sum((0, 2, 3)).float(), rtol=2e-5, atol=2e-5)  # float sums
+    t = u
+    gt, s_g, s_gt, s_sl = o.prelu_backward_direct(gr, t, slope)
+    ref_gt, ref_sl = torch.ops.aten._prelu_kernel_backward(gr, t, slope.view(1, -1, 1, 1))
+    assert torch.equal(gt, ref_gt)
+    for got, want in [(s_g, gr), (s_gt, ref_gt), (s_sl, ref_sl)]:
+        torch.testing.assert_close(got, want.double().sum((0, 2, 3)).float(), rtol=2e-5, atol=2e-5)

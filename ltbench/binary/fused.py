@@ -136,21 +136,6 @@ def _prelu(t: torch.Tensor, slope: torch.Tensor) -> torch.Tensor:
     return torch._prelu_kernel(t, slope.view(1, -1, 1, 1))
 
 
-def _prelu_backward(g: torch.Tensor, t: torch.Tensor, slope: torch.Tensor):
-    """Gradients of ``prelu(t, slope)``: w.r.t. ``t`` and (summed per channel) w.r.t. ``slope``."""
-    g_t, g_s = torch.ops.aten._prelu_kernel_backward(g, t, slope.view(1, -1, 1, 1))
-    return g_t, _ch_sum(g_s)
-
-
-def _pm1(u: torch.Tensor) -> torch.Tensor:
-    """sign(u) with sign(0) = +1, as float (the conv input the eager path saw)."""
-    return torch.where(u < 0, -1.0, 1.0)
-
-
-def _ch_sum(t: torch.Tensor) -> torch.Tensor:
-    return t.sum((0, 2, 3))
-
-
 class _BlockFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, spec: _Spec, bufs: list[torch.Tensor], x: torch.Tensor, *p: torch.Tensor):
@@ -187,10 +172,8 @@ class _BlockFn(torch.autograd.Function):
         w1s, g2s = p[8 : 8 + n], p[8 + n : 8 + 2 * n]
         bi2, sl2, bo2 = p[8 + 3 * n :]
         g = g.contiguous(memory_format=_CL)
-        # RPReLU 2: out = prelu(t2, sl2) + bo2
-        g_bo2 = _ch_sum(g)
-        g_t2, g_sl2 = _prelu_backward(g, t2, sl2)
-        g_bi2 = _ch_sum(g_t2)
+        # RPReLU 2: out = prelu(t2, sl2) + bo2 (one C pass: the t2 gradient and the bias/slope gradients)
+        g_t2, g_bo2, g_bi2, g_sl2 = ops.prelu_backward_direct(g, t2, sl2)
         # t2 = bn2(y1) + h (h repeated over the n halves)
         g_h = g_t2 if n == 1 else g_t2[:, :c] + g_t2[:, c:]
         g2 = g2s[0] if n == 1 else torch.cat(g2s)
@@ -198,46 +181,40 @@ class _BlockFn(torch.autograd.Function):
             g_t2, y1, g2, None, None, sm1, si1, True, spec.eps2, [True, True, True]
         )
         # y1 = conv1x1(sign(h + b2), α1·sign(W1))
-        u2 = h + b2
-        a2 = _pm1(u2).contiguous(memory_format=_CL)
+        a2 = ops.pm1_direct(h, b2.reshape(-1))
         w1 = w1s[0] if n == 1 else torch.cat(w1s)
-        weff1 = (_pm1(w1) * alpha1.view(-1, 1, 1, 1)).contiguous(memory_format=_CL)
+        weff1 = (ops.pm1_direct(w1) * alpha1.view(-1, 1, 1, 1)).contiguous(memory_format=_CL)
         g_a2, g_weff1, _ = torch.ops.aten.convolution_backward(
             g_y1.contiguous(memory_format=_CL), a2, weff1, None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1,
             [True, True, False],
         )  # fmt: skip
         g_w1 = g_weff1 * (w1.abs() <= 1)
-        g_u2 = g_a2 * (2.0 - 2.0 * u2.abs()).clamp_(min=0.0)
-        g_b2 = _ch_sum(g_u2).view_as(b2)
+        g_u2, g_b2 = ops.approxsign_backward_direct(g_a2, h, b2.reshape(-1))
         g_h = g_h + g_u2
         # RPReLU 1: h = prelu(t1, sl1) + bo1
-        g_bo1 = _ch_sum(g_h)
-        g_t1, g_sl1 = _prelu_backward(g_h, t1, sl1)
-        g_bi1 = _ch_sum(g_t1)
+        g_t1, g_bo1, g_bi1, g_sl1 = ops.prelu_backward_direct(g_h, t1, sl1)
         # t1 = bn1(y3) + pool(x)
         g_y3, g_g1, g_be1 = torch.ops.aten.native_batch_norm_backward(
             g_t1, y3, g1, None, None, sm3, si3, True, spec.eps1, [True, True, True]
         )
-        u1 = xl + b1
-        a1 = _pm1(u1).contiguous(memory_format=_CL)
-        weff3 = (_pm1(w3) * alpha3.view(-1, 1, 1, 1)).contiguous(memory_format=_CL)
+        a1 = ops.pm1_direct(xl, b1.reshape(-1))
+        weff3 = (ops.pm1_direct(w3) * alpha3.view(-1, 1, 1, 1)).contiguous(memory_format=_CL)
         g_a1, g_weff3, _ = torch.ops.aten.convolution_backward(
             g_y3.contiguous(memory_format=_CL), a1, weff3, None, [s, s], [1, 1], [1, 1], False, [0, 0], 1,
             [True, True, False],
         )  # fmt: skip
         g_w3 = g_weff3 * (w3.abs() <= 1)
-        g_u1 = g_a1 * (2.0 - 2.0 * u1.abs()).clamp_(min=0.0)
-        g_b1 = _ch_sum(g_u1).view_as(b1)
+        g_u1, g_b1 = ops.approxsign_backward_direct(g_a1, xl, b1.reshape(-1))
         g_res = g_t1 if s == 1 else torch.ops.aten.avg_pool2d_backward(
             g_t1, xl, [2, 2], [2, 2], [0, 0], False, True, None
         )  # fmt: skip
         g_x = g_u1 + g_res
         vec = lambda t, ref: t.view_as(ref)  # noqa: E731
-        grads = [g_b1, g_w3, g_g1, g_be1, vec(g_bi1, bi1), g_sl1, vec(g_bo1, bo1), g_b2]
+        grads = [vec(g_b1, b1), g_w3, g_g1, g_be1, vec(g_bi1, bi1), vec(g_sl1, sl1), vec(g_bo1, bo1), vec(g_b2, b2)]
         grads += list(g_w1.split(c)) if n > 1 else [g_w1]
         grads += list(g_g2.split(c)) if n > 1 else [g_g2]
         grads += list(g_be2.split(c)) if n > 1 else [g_be2]
-        grads += [vec(g_bi2, bi2), g_sl2, vec(g_bo2, bo2)]
+        grads += [vec(g_bi2, bi2), vec(g_sl2, sl2), vec(g_bo2, bo2)]
         return None, None, g_x, *grads
 
 

@@ -54,6 +54,55 @@ def sign_pack_direct(x: torch.Tensor, bias: torch.Tensor | None = None) -> torch
     return out
 
 
+def _cl(t: torch.Tensor) -> torch.Tensor:
+    """Float32 NCHW ``t`` in channels-last memory (a no-op when it already is)."""
+    return t.float().contiguous(memory_format=torch.channels_last)
+
+
+def pm1_direct(x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``sign(x + bias)`` as ±1 float32 (sign(0) = +1, as the packed bit), for NCHW ``x``; the result is
+    channels-last. One C pass (``torch.where`` on a bool mask costs ~10× more on CPU)."""
+    x = _cl(x)
+    out = torch.empty_like(x)
+    b = None if bias is None else bias.detach().contiguous().float()
+    c = x.shape[1]
+    rc = _cpu.lib().xnor_pm1(_ptr(x), x.numel() // c, c, _ptr(b), _ptr(out), _threads(), _isa())
+    _cpu.check_rc(rc, "pm1")
+    return out
+
+
+def approxsign_backward_direct(
+    g: torch.Tensor, x: torch.Tensor, bias: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ApproxSign gradient at ``u = x + bias`` (NCHW): ``g · clamp(2 − 2|u|, min=0)`` (channels-last) and
+    its per-channel sum (the gradient of ``bias``), in one C pass."""
+    g, x = _cl(g), _cl(x)
+    c = x.shape[1]
+    out, csum = torch.empty_like(x), torch.empty(c)
+    b = None if bias is None else bias.detach().contiguous().float()
+    rc = _cpu.lib().xnor_approxsign_backward(
+        _ptr(g), _ptr(x), x.numel() // c, c, _ptr(b), _ptr(out), _ptr(csum), _threads(), _isa()
+    )
+    _cpu.check_rc(rc, "approxsign_backward")
+    return out, csum
+
+
+def prelu_backward_direct(
+    g: torch.Tensor, t: torch.Tensor, slope: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``prelu(t, slope)``'s backward for NCHW ``g``/``t`` in one C pass: the gradient w.r.t. ``t``
+    (channels-last) and the per-channel sums of ``g``, of that gradient and of the slope gradient."""
+    g, t = _cl(g), _cl(t)
+    c = t.shape[1]
+    gt, sums = torch.empty_like(t), torch.empty(3, c)
+    sl = slope.detach().contiguous().float()
+    rc = _cpu.lib().xnor_prelu_backward(
+        _ptr(g), _ptr(t), _ptr(sl), t.numel() // c, c, _ptr(gt), _ptr(sums), _threads(), _isa()
+    )
+    _cpu.check_rc(rc, "prelu_backward")
+    return gt, sums[0], sums[1], sums[2]
+
+
 def pack_weights(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Float OIHW ``w`` → CPU panels ``[ceil(N/32), taps·cw, 32]`` int64 and ``tapsum`` ``[N, taps]`` int32 in one
     C pass (the same words as :func:`ltbench.binary.pack.pack_conv`; for training, where W changes per step)."""

@@ -146,6 +146,12 @@ def lib() -> ctypes.CDLL:
             so.xnor_pack.argtypes = [_p, _i, _i, _p, _p, _i, _i, _i]
             so.xnor_pack.restype = ctypes.c_int
             so.xnor_pack_weights.argtypes = [_p, _i, _i, _i, _p, _p]
+            so.xnor_pm1.argtypes = [_p, _i, _i, _p, _p, _i, _i]
+            so.xnor_pm1.restype = ctypes.c_int
+            so.xnor_approxsign_backward.argtypes = [_p, _p, _i, _i, _p, _p, _p, _i, _i]
+            so.xnor_approxsign_backward.restype = ctypes.c_int
+            so.xnor_prelu_backward.argtypes = [_p, _p, _p, _i, _i, _p, _p, _i, _i]
+            so.xnor_prelu_backward.restype = ctypes.c_int
             so.xnor_pack_weights.restype = ctypes.c_int
             so.xnor_add_chain.argtypes = [_i]
             so.xnor_add_chain.restype = _i

@@ -3,6 +3,7 @@
 #include "xnor_cpu.h"
 #include "xnor_math.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -31,6 +32,8 @@ static void *xnor_scratch(size_t bytes) {
   }
   return xnor_tl_scratch.p;
 }
+
+#define XNOR_RB 64 /* rows per block of the backward helpers' channel sums */
 
 #define SFX(name) name##_scalar
 #define XNOR_ISA_NOW 0
@@ -197,4 +200,64 @@ int64_t xnor_add_chain(int64_t n) {
 #endif
   }
   return v;
+}
+
+/* Sum `nb` blocks of `width` floats in block order, in double: out[j] = sum_b part[b*width + j]. */
+static void sum_blocks(const float *part, int64_t nb, int64_t width, float *out) {
+  for (int64_t j = 0; j < width; j++) {
+    double acc = 0.0;
+    for (int64_t b = 0; b < nb; b++) acc += (double)part[b * width + j];
+    out[j] = (float)acc;
+  }
+}
+
+int xnor_pm1(const float *x, int64_t rows, int64_t C, const float *bias, float *out, int64_t nthreads, int64_t isa) {
+  if (!x || !out || rows < 0 || C <= 0) return -1;
+  if (!xnor_isa_supported(isa)) return -3;
+#if XNOR_X86
+  if (isa == XNOR_ISA_AVX512) return pm1_avx512(x, rows, C, bias, out, nthreads), 0;
+  if (isa == XNOR_ISA_AVX2) return pm1_avx2(x, rows, C, bias, out, nthreads), 0;
+#endif
+  pm1_scalar(x, rows, C, bias, out, nthreads);
+  return 0;
+}
+
+int xnor_approxsign_backward(const float *g, const float *x, int64_t rows, int64_t C, const float *bias, float *out,
+                             float *csum, int64_t nthreads, int64_t isa) {
+  if (!g || !x || !out || !csum || rows <= 0 || C <= 0) return -1;
+  if (!xnor_isa_supported(isa)) return -3;
+  const int64_t nb = (rows + XNOR_RB - 1) / XNOR_RB;
+  float *part = (float *)malloc((size_t)(nb * C) * sizeof(float));
+  if (!part) return -2;
+#if XNOR_X86
+  if (isa == XNOR_ISA_AVX512)
+    approxsign_bwd_avx512(g, x, rows, C, bias, out, part, nthreads);
+  else if (isa == XNOR_ISA_AVX2)
+    approxsign_bwd_avx2(g, x, rows, C, bias, out, part, nthreads);
+  else
+#endif
+    approxsign_bwd_scalar(g, x, rows, C, bias, out, part, nthreads);
+  sum_blocks(part, nb, C, csum);
+  free(part);
+  return 0;
+}
+
+int xnor_prelu_backward(const float *g, const float *t, const float *slope, int64_t rows, int64_t C, float *gt,
+                        float *sums, int64_t nthreads, int64_t isa) {
+  if (!g || !t || !slope || !gt || !sums || rows <= 0 || C <= 0) return -1;
+  if (!xnor_isa_supported(isa)) return -3;
+  const int64_t nb = (rows + XNOR_RB - 1) / XNOR_RB;
+  float *part = (float *)malloc((size_t)(nb * 3 * C) * sizeof(float));
+  if (!part) return -2;
+#if XNOR_X86
+  if (isa == XNOR_ISA_AVX512)
+    prelu_bwd_avx512(g, t, slope, rows, C, gt, part, nthreads);
+  else if (isa == XNOR_ISA_AVX2)
+    prelu_bwd_avx2(g, t, slope, rows, C, gt, part, nthreads);
+  else
+#endif
+    prelu_bwd_scalar(g, t, slope, rows, C, gt, part, nthreads);
+  sum_blocks(part, nb, 3 * C, sums);
+  free(part);
+  return 0;
 }

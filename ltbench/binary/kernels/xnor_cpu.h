@@ -48,6 +48,16 @@ int xnor_pack(const float *x, int64_t rows, int64_t C, const float *bias, uint64
 /* Weights straight from float OIHW w[N][C][taps]: panels [ceil(N/32)][taps*cw][32] (bit = w < 0, missing lanes
  * and pad bits 0) and tapsum[N][taps] = sum_c sign(w) (sign(0) = +1). Used per training step. */
 int xnor_pack_weights(const float *w, int64_t N, int64_t C, int64_t taps, uint64_t *panels, int32_t *tapsum);
+/* Elementwise steps of the fused training block's backward, on channels-last [rows][C] float32 (bias may be NULL;
+ * channel sums over rows in blocks of 64 rows, then in double in block order: independent of the thread count).
+ * xnor_pm1: out = sign(x + bias), sign(0) = +1. xnor_approxsign_backward: out = g * clamp(2 - 2|x + bias|, min 0),
+ * csum[C] its channel sums. xnor_prelu_backward: gt = t > 0 ? g : slope*g and sums[3][C] = channel sums of g, gt
+ * and the slope gradient (t > 0 ? 0 : t*g). */
+int xnor_pm1(const float *x, int64_t rows, int64_t C, const float *bias, float *out, int64_t nthreads, int64_t isa);
+int xnor_approxsign_backward(const float *g, const float *x, int64_t rows, int64_t C, const float *bias, float *out,
+                             float *csum, int64_t nthreads, int64_t isa);
+int xnor_prelu_backward(const float *g, const float *t, const float *slope, int64_t rows, int64_t C, float *gt,
+                        float *sums, int64_t nthreads, int64_t isa);
 /* Timing helper for the benchmark: cycles of a dependent 64-bit add chain of n steps (for clock estimation). */
 int64_t xnor_add_chain(int64_t n);
 /* Throughput probe: iters x 12 x 512 binary MACs on the AVX-512 path (-1 if unavailable). */

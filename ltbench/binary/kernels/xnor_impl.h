@@ -381,3 +381,82 @@ static void SFX(pack)(const float *x, int64_t rows, int64_t C, const float *bias
     }
   }
 }
+
+/* --- Elementwise steps of the fused training block's backward, on channels-last [rows][C] float32 ---------
+ * Channel sums are taken per block of XNOR_RB rows in float, then over the blocks in double, in block order:
+ * the result does not depend on the number of threads. */
+
+/* out = sign(x + bias) as float, sign(0) = +1 (also for -0.0 and NaN); bias may be NULL. */
+static void SFX(pm1)(const float *restrict x, int64_t rows, int64_t C, const float *restrict bias,
+                     float *restrict out, int64_t nt) {
+#ifdef _OPENMP
+#pragma omp parallel for num_threads((int)(nt > 0 ? nt : 1)) schedule(static)
+#endif
+  for (int64_t r = 0; r < rows; r++) {
+    const float *restrict xr = x + r * C;
+    float *restrict o = out + r * C;
+    if (bias) {
+      for (int64_t c = 0; c < C; c++) o[c] = (xr[c] + bias[c] < 0.0f) ? -1.0f : 1.0f;
+    } else {
+      for (int64_t c = 0; c < C; c++) o[c] = (xr[c] < 0.0f) ? -1.0f : 1.0f;
+    }
+  }
+}
+
+/* ApproxSign backward at u = x + bias: out = g * clamp(2 - 2|u|, min 0); part[blk][c] = block sums of out. */
+static void SFX(approxsign_bwd)(const float *restrict g, const float *restrict x, int64_t rows, int64_t C,
+                                const float *restrict bias, float *restrict out, float *restrict part,
+                                int64_t nt) {
+  const int64_t nb = (rows + XNOR_RB - 1) / XNOR_RB;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads((int)(nt > 0 ? nt : 1)) schedule(static)
+#endif
+  for (int64_t blk = 0; blk < nb; blk++) {
+    float *restrict s = part + blk * C;
+    for (int64_t c = 0; c < C; c++) s[c] = 0.0f;
+    const int64_t r1 = (blk + 1) * XNOR_RB < rows ? (blk + 1) * XNOR_RB : rows;
+    for (int64_t r = blk * XNOR_RB; r < r1; r++) {
+      const float *restrict gr = g + r * C, *restrict xr = x + r * C;
+      float *restrict o = out + r * C;
+      for (int64_t c = 0; c < C; c++) {
+        const float u = bias ? xr[c] + bias[c] : xr[c];
+        float m = 2.0f - 2.0f * fabsf(u);
+        m = m < 0.0f ? 0.0f : m;
+        const float v = gr[c] * m;
+        o[c] = v;
+        s[c] += v;
+      }
+    }
+  }
+}
+
+/* One row of prelu_bwd (restrict parameters, so the compiler vectorises the selects and the three sums). */
+static inline void SFX(prelu_bwd_row)(const float *restrict g, const float *restrict t, const float *restrict slope,
+                                      int64_t C, float *restrict gt, float *restrict s0, float *restrict s1,
+                                      float *restrict s2) {
+  for (int64_t c = 0; c < C; c++) {
+    const float gv = g[c], tv = t[c], sg = slope[c] * gv, tg = tv * gv; /* both unconditional: the */
+    const float v = tv > 0.0f ? gv : sg;                                 /* selects vectorise */
+    gt[c] = v;
+    s0[c] += gv;
+    s1[c] += v;
+    s2[c] += tv > 0.0f ? 0.0f : tg;
+  }
+}
+
+/* PReLU backward (torch's _prelu_kernel_backward): gt = t > 0 ? g : slope*g, with the block sums
+ * part[blk][0][c] of g, part[blk][1][c] of gt and part[blk][2][c] of the slope gradient (t > 0 ? 0 : t*g). */
+static void SFX(prelu_bwd)(const float *restrict g, const float *restrict t, const float *restrict slope,
+                           int64_t rows, int64_t C, float *restrict gt, float *restrict part, int64_t nt) {
+  const int64_t nb = (rows + XNOR_RB - 1) / XNOR_RB;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads((int)(nt > 0 ? nt : 1)) schedule(static)
+#endif
+  for (int64_t blk = 0; blk < nb; blk++) {
+    float *s0 = part + blk * 3 * C;
+    memset(s0, 0, (size_t)(3 * C) * sizeof(float));
+    const int64_t r1 = (blk + 1) * XNOR_RB < rows ? (blk + 1) * XNOR_RB : rows;
+    for (int64_t r = blk * XNOR_RB; r < r1; r++)
+      SFX(prelu_bwd_row)(g + r * C, t + r * C, slope, C, gt + r * C, s0, s0 + C, s0 + 2 * C);
+  }
+}
