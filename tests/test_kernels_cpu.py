@@ -309,3 +309,22 @@ def test_backward_helpers_equal_their_torch_formulas(isa):
     assert torch.equal(gt, ref_gt)
     for got, want in [(s_g, gr), (s_gt, ref_gt), (s_sl, ref_sl)]:
         torch.testing.assert_close(got, want.double().sum((0, 2, 3)).float(), rtol=2e-5, atol=2e-5)
+
+
+def test_weight_helpers_equal_their_torch_formulas(isa):
+    """α·sign(W) written channels-last, and the clipped STE ``g·1[|W| ≤ 1]`` written back in W's OIHW layout,
+    against the torch formulas (3×3 and 1×1; weights at 0, −0.0 and exactly ±1, where the clip is inclusive)."""
+    o = ops()
+    g = torch.Generator().manual_seed(15)
+    for shape in [(12, 70, 3, 3), (40, 33, 1, 1)]:
+        w = torch.randn(shape, generator=g) * 1.2
+        w.view(-1)[:4] = torch.tensor([0.0, -0.0, 1.0, -1.0])
+        alpha = torch.rand(shape[0], generator=g) + 0.1
+        weff = o.weff_direct(w, alpha)
+        assert weff.is_contiguous(memory_format=torch.channels_last)
+        assert torch.equal(weff, torch.where(w < 0, -1.0, 1.0) * alpha.view(-1, 1, 1, 1))
+        gw = torch.randn(shape, generator=g).contiguous(memory_format=torch.channels_last)
+        out = o.ste_weight_grad_direct(gw, w)
+        assert out.is_contiguous() and out.stride() == w.stride()
+        assert torch.equal(out, gw * (w.abs() <= 1))
+        assert out.view(-1)[:4].tolist() == gw.contiguous().view(-1)[:4].tolist()  # |w| ≤ 1 keeps the gradient

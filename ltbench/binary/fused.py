@@ -183,12 +183,12 @@ class _BlockFn(torch.autograd.Function):
         # y1 = conv1x1(sign(h + b2), α1·sign(W1))
         a2 = ops.pm1_direct(h, b2.reshape(-1))
         w1 = w1s[0] if n == 1 else torch.cat(w1s)
-        weff1 = (ops.pm1_direct(w1) * alpha1.view(-1, 1, 1, 1)).contiguous(memory_format=_CL)
+        weff1 = ops.weff_direct(w1, alpha1)
         g_a2, g_weff1, _ = torch.ops.aten.convolution_backward(
             g_y1.contiguous(memory_format=_CL), a2, weff1, None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1,
             [True, True, False],
         )  # fmt: skip
-        g_w1 = g_weff1 * (w1.abs() <= 1)
+        g_w1 = ops.ste_weight_grad_direct(g_weff1, w1)
         g_u2, g_b2 = ops.approxsign_backward_direct(g_a2, h, b2.reshape(-1))
         g_h = g_h + g_u2
         # RPReLU 1: h = prelu(t1, sl1) + bo1
@@ -198,12 +198,12 @@ class _BlockFn(torch.autograd.Function):
             g_t1, y3, g1, None, None, sm3, si3, True, spec.eps1, [True, True, True]
         )
         a1 = ops.pm1_direct(xl, b1.reshape(-1))
-        weff3 = (ops.pm1_direct(w3) * alpha3.view(-1, 1, 1, 1)).contiguous(memory_format=_CL)
+        weff3 = ops.weff_direct(w3, alpha3)
         g_a1, g_weff3, _ = torch.ops.aten.convolution_backward(
             g_y3.contiguous(memory_format=_CL), a1, weff3, None, [s, s], [1, 1], [1, 1], False, [0, 0], 1,
             [True, True, False],
         )  # fmt: skip
-        g_w3 = g_weff3 * (w3.abs() <= 1)
+        g_w3 = ops.ste_weight_grad_direct(g_weff3, w3)
         g_u1, g_b1 = ops.approxsign_backward_direct(g_a1, xl, b1.reshape(-1))
         g_res = g_t1 if s == 1 else torch.ops.aten.avg_pool2d_backward(
             g_t1, xl, [2, 2], [2, 2], [0, 0], False, True, None

@@ -103,6 +103,29 @@ def prelu_backward_direct(
     return gt, sums[0], sums[1], sums[2]
 
 
+def weff_direct(w: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """``α_o · sign(W)`` (sign(0) = +1) of latent OIHW ``w``, channels-last (the float conv's weight in the
+    fused backward), in one C pass."""
+    w = w.detach().contiguous().float()
+    o, i, kh, kw = w.shape
+    out = torch.empty(o, kh, kw, i).permute(0, 3, 1, 2)  # OIHW shape, channels-last memory
+    a = alpha.detach().contiguous().float()
+    _cpu.check_rc(_cpu.lib().xnor_weff(_ptr(w), o, i, kh * kw, _ptr(a), _ptr(out), _isa()), "weff")
+    return out
+
+
+def ste_weight_grad_direct(g_weff: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """The latent weights' clipped STE: ``g_weff · 1[|W| ≤ 1]``, from the float conv's weight gradient
+    (channels-last) into ``w``'s contiguous OIHW layout (what autograd accumulates without a copy)."""
+    g_weff = g_weff.float().contiguous(memory_format=torch.channels_last)
+    w = w.detach().contiguous().float()
+    o, i, kh, kw = w.shape
+    out = torch.empty_like(w)
+    rc = _cpu.lib().xnor_ste_weight_grad(_ptr(g_weff), _ptr(w), o, i, kh * kw, _ptr(out), _isa())
+    _cpu.check_rc(rc, "ste_weight_grad")
+    return out
+
+
 def pack_weights(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Float OIHW ``w`` → CPU panels ``[ceil(N/32), taps·cw, 32]`` int64 and ``tapsum`` ``[N, taps]`` int32 in one
     C pass (the same words as :func:`ltbench.binary.pack.pack_conv`; for training, where W changes per step)."""

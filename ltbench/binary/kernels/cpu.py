@@ -152,6 +152,10 @@ def lib() -> ctypes.CDLL:
             so.xnor_approxsign_backward.restype = ctypes.c_int
             so.xnor_prelu_backward.argtypes = [_p, _p, _p, _i, _i, _p, _p, _i, _i]
             so.xnor_prelu_backward.restype = ctypes.c_int
+            so.xnor_weff.argtypes = [_p, _i, _i, _i, _p, _p, _i]
+            so.xnor_weff.restype = ctypes.c_int
+            so.xnor_ste_weight_grad.argtypes = [_p, _p, _i, _i, _i, _p, _i]
+            so.xnor_ste_weight_grad.restype = ctypes.c_int
             so.xnor_pack_weights.restype = ctypes.c_int
             so.xnor_add_chain.argtypes = [_i]
             so.xnor_add_chain.restype = _i

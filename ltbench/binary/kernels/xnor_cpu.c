@@ -261,3 +261,26 @@ int xnor_prelu_backward(const float *g, const float *t, const float *slope, int6
   free(part);
   return 0;
 }
+
+int xnor_weff(const float *w, int64_t O, int64_t I, int64_t taps, const float *alpha, float *out, int64_t isa) {
+  if (!w || !alpha || !out || O <= 0 || I <= 0 || taps <= 0) return -1;
+  if (!xnor_isa_supported(isa)) return -3;
+#if XNOR_X86
+  if (isa == XNOR_ISA_AVX512) return weff_avx512(w, O, I, taps, alpha, out), 0;
+  if (isa == XNOR_ISA_AVX2) return weff_avx2(w, O, I, taps, alpha, out), 0;
+#endif
+  weff_scalar(w, O, I, taps, alpha, out);
+  return 0;
+}
+
+int xnor_ste_weight_grad(const float *gw, const float *w, int64_t O, int64_t I, int64_t taps, float *out,
+                         int64_t isa) {
+  if (!gw || !w || !out || O <= 0 || I <= 0 || taps <= 0) return -1;
+  if (!xnor_isa_supported(isa)) return -3;
+#if XNOR_X86
+  if (isa == XNOR_ISA_AVX512) return ste_wgrad_avx512(gw, w, O, I, taps, out), 0;
+  if (isa == XNOR_ISA_AVX2) return ste_wgrad_avx2(gw, w, O, I, taps, out), 0;
+#endif
+  ste_wgrad_scalar(gw, w, O, I, taps, out);
+  return 0;
+}

@@ -58,6 +58,11 @@ int xnor_approxsign_backward(const float *g, const float *x, int64_t rows, int64
                              float *csum, int64_t nthreads, int64_t isa);
 int xnor_prelu_backward(const float *g, const float *t, const float *slope, int64_t rows, int64_t C, float *gt,
                         float *sums, int64_t nthreads, int64_t isa);
+/* The float conv's binary weights from latent OIHW w, written OHWI (channels-last): alpha[o] * sign(w), sign(0) = +1;
+ * and the clipped STE back: out (OIHW) = |w| <= 1 ? gw (OHWI) : 0. */
+int xnor_weff(const float *w, int64_t O, int64_t I, int64_t taps, const float *alpha, float *out, int64_t isa);
+int xnor_ste_weight_grad(const float *gw, const float *w, int64_t O, int64_t I, int64_t taps, float *out,
+                         int64_t isa);
 /* Timing helper for the benchmark: cycles of a dependent 64-bit add chain of n steps (for clock estimation). */
 int64_t xnor_add_chain(int64_t n);
 /* Throughput probe: iters x 12 x 512 binary MACs on the AVX-512 path (-1 if unavailable). */

@@ -460,3 +460,31 @@ static void SFX(prelu_bwd)(const float *restrict g, const float *restrict t, con
       SFX(prelu_bwd_row)(g + r * C, t + r * C, slope, C, gt + r * C, s0, s0 + C, s0 + 2 * C);
   }
 }
+
+/* Binary weights of the float convolution, from latent OIHW w: out in OHWI (channels-last) order,
+ * out[o][tap][i] = alpha[o] * sign(w[o][i][tap]) (sign(0) = +1). */
+static void SFX(weff)(const float *restrict w, int64_t O, int64_t I, int64_t taps, const float *restrict alpha,
+                      float *restrict out) {
+  for (int64_t o = 0; o < O; o++) {
+    const float a = alpha[o], na = -alpha[o];
+    const float *restrict wo = w + o * I * taps;
+    float *restrict oo = out + o * I * taps;
+    for (int64_t i = 0; i < I; i++)
+      for (int64_t t = 0; t < taps; t++) oo[t * I + i] = wo[i * taps + t] < 0.0f ? na : a;
+  }
+}
+
+/* The clipped STE of the latent weights: gw in OHWI (channels-last) order -> out OIHW (w's layout),
+ * out[o][i][tap] = |w[o][i][tap]| <= 1 ? gw[o][tap][i] : 0. */
+static void SFX(ste_wgrad)(const float *restrict gw, const float *restrict w, int64_t O, int64_t I, int64_t taps,
+                           float *restrict out) {
+  for (int64_t o = 0; o < O; o++) {
+    const float *restrict go = gw + o * I * taps, *restrict wo = w + o * I * taps;
+    float *restrict oo = out + o * I * taps;
+    for (int64_t i = 0; i < I; i++)
+      for (int64_t t = 0; t < taps; t++) {
+        const float v = go[t * I + i];
+        oo[i * taps + t] = fabsf(wo[i * taps + t]) <= 1.0f ? v : 0.0f;
+      }
+  }
+}
