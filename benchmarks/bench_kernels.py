@@ -232,7 +232,16 @@ def conv_case(cases, threads, g, batch, name, c, co, h, k, s):
     t_cl = timeit(lambda: torch_ops(x_cl, res_cl, w_cl))
     best, which = min((t_nchw, "nchw"), (t_cl, "channels_last"))
     shape = f"{name} b{batch} {c}->{co} {h}²→{ho}²"
-    case(cases, "C2", shape, threads, t_ours, f"torch-fp32-conv+bn+add+rprelu ({which})", best, custom_op_s=t_op)
+    case(
+        cases,
+        "C2",
+        shape,
+        threads,
+        t_ours,
+        f"torch-fp32-conv+bn+add+rprelu ({which})",
+        best,
+        custom_op_s=t_op,
+    )
 
 
 def bench_layer_call(cases, threads, calls: int = 2000):

@@ -5,7 +5,9 @@ T1  one optimizer-free training step (forward, cross-entropy, backward) of ``rea
     per block, XNOR forward: ``ltbench.binary.fused``, the training default) against the eager op-by-op path
     (``set_fused(model, False)``) on the same weights and batch. The two are timed in alternating rounds
     (median of per-round times, thread CPU time at 1 thread so other processes' time slices do not count),
-    and their gradients are checked to agree before timing.
+    and their gradients are checked to agree before timing. ``floor_s``: the float gradient GEMMs alone
+    (every binary conv's ``convolution_backward`` on its shapes), which exact float gradients cannot skip;
+    ``bound_ratio`` = eager / floor, the most any exact fused step could reach.
 Also (informational): images/s of a full Adam step of ``cnn-digits`` and ``reactnet-a-tiny``.
 
 Appends its cases to ``benchmarks/results/<device-slug>.json`` (written by ``bench_kernels.py``; created if
@@ -26,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ltbench.backbones import create_backbone
-from ltbench.binary.fused import set_fused
+from ltbench.binary.fused import _conv3x3_backward, set_fused
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_kernels import ROOT, device_name, merge_cases, slug  # noqa: E402
@@ -76,6 +78,7 @@ def train_step_case(cases, name, in_chans, size, batch, kwargs, threads, rounds)
             _step(model, x, y)
             ts.append(clock() - t)
     ours, base = statistics.median(t_f), statistics.median(t_e)
+    floor = gemm_floor(fused, x, clock, rounds)
     shape = f"{name} {size}² b{batch} fwd+bwd"
     row = {
         "id": "T1",
@@ -85,10 +88,60 @@ def train_step_case(cases, name, in_chans, size, batch, kwargs, threads, rounds)
         "baseline": "eager-float-simulated",
     }
     row |= {"baseline_s": base, "ratio": base / ours, "max_rel_grad_diff": worst, "rounds": rounds}
+    row |= {"floor_s": floor, "bound_ratio": base / floor}
     row["load_average"] = os.getloadavg()[0]
     cases.append(row)
     print(f"T1  {threads}T {shape:38} ours {ours * 1e3:8.1f} ms  eager {base * 1e3:8.1f} ms  ×{base / ours:5.2f}"
-          f"  (max rel grad diff {worst:.1e}, load {row['load_average']:.1f})", flush=True)  # fmt: skip
+          f"  (max rel grad diff {worst:.1e}, load {row['load_average']:.1f}; float-gradient GEMMs alone"
+          f" {floor * 1e3:.1f} ms: ≤ ×{base / floor:.2f})", flush=True)  # fmt: skip
+
+
+def gemm_floor(model: torch.nn.Module, x: torch.Tensor, clock, rounds: int) -> float:
+    """Seconds of the float gradient GEMMs alone: the input and weight gradients of every binary conv of the
+    network on its training shapes, channels-last, computed as the fused backward computes them
+    (``aten.convolution_backward``; the 3×3 ones through ``fused._conv3x3_backward``). Exact float gradients of a ±1 × float product need these FMAs whatever the rest costs, so
+    ``eager / floor`` bounds the step's speed-up."""
+    cl = torch.channels_last
+    calls, hooks = [], []
+
+    def grab(mod, inp, out):
+        calls.append((inp[0].shape, mod.weight.shape, [mod.stride] * 2, [mod.padding] * 2, out.shape))
+
+    for mod in model.modules():
+        if type(mod).__name__ == "BinaryConv2d":
+            hooks.append(mod.register_forward_hook(grab))
+    fused_flags = [getattr(m, "fused", None) for m in model.modules()]
+    set_fused(model, False)  # the eager blocks call each conv module, so the hooks see every shape
+    with torch.no_grad():
+        model(x)
+    for m, f in zip(model.modules(), fused_flags, strict=True):
+        if f is not None:
+            m.fused = f
+    for h in hooks:
+        h.remove()
+    g = torch.Generator().manual_seed(2)
+    args = [
+        (torch.randn(o, generator=g).contiguous(memory_format=cl), torch.randn(i, generator=g).sign().contiguous(
+            memory_format=cl), torch.randn(w, generator=g).contiguous(memory_format=cl), list(s), list(p))
+        for i, w, s, p, o in calls
+    ]  # fmt: skip
+
+    def run():
+        for gy, a, w, s, p in args:
+            if w.shape[-1] == 3:  # the fused backward's 3×3 route (explicit GEMMs on the smallest maps)
+                _conv3x3_backward(gy, a, w, s[0])
+            else:
+                torch.ops.aten.convolution_backward(
+                    gy, a, w, None, s, p, [1, 1], False, [0, 0], 1, [True] * 2 + [False]
+                )
+
+    run()
+    times = []
+    for _ in range(rounds):
+        t = clock()
+        run()
+        times.append(clock() - t)
+    return statistics.median(times)
 
 
 def images_per_s(name: str, in_chans: int, size: int, batch: int, steps: int) -> float:

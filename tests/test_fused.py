@@ -48,6 +48,8 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
         (64, 128, 2, 8, 0.1),
         (128, 128, 1, 4, None),
         (128, 256, 2, 4, 0.1),
+        (256, 256, 1, 2, 0.1),  # wide, 2×2 / 1×1 outputs: the explicit-GEMM 3×3 backward (fused.SMALL_MAP)
+        (256, 512, 2, 2, 0.1),
     ],
 )
 def test_block_equals_eager(cin, cout, stride, hw, momentum):

@@ -291,7 +291,9 @@ def test_backward_helpers_equal_their_torch_formulas(isa):
     shape = (3, 70, 5, 7)  # 105 rows
     x, gr = torch.randn(shape, generator=g) * 0.8, torch.randn(shape, generator=g)
     bias, slope = torch.randn(70, generator=g) * 0.3, torch.rand(70, generator=g)
-    x[0, :3, 0, 0] = torch.tensor([0.0, -0.0, 1.0]) - bias[:3]  # u = x + b exactly 0 (and ±) on three channels
+    x[0, :3, 0, 0] = (
+        torch.tensor([0.0, -0.0, 1.0]) - bias[:3]
+    )  # u = x + b exactly 0 (and ±) on three channels
     x = x.contiguous(memory_format=torch.channels_last)
     u = x + bias.view(1, -1, 1, 1)
     a = o.pm1_direct(x, bias)
@@ -327,4 +329,6 @@ def test_weight_helpers_equal_their_torch_formulas(isa):
         out = o.ste_weight_grad_direct(gw, w)
         assert out.is_contiguous() and out.stride() == w.stride()
         assert torch.equal(out, gw * (w.abs() <= 1))
-        assert out.view(-1)[:4].tolist() == gw.contiguous().view(-1)[:4].tolist()  # |w| ≤ 1 keeps the gradient
+        assert (
+            out.view(-1)[:4].tolist() == gw.contiguous().view(-1)[:4].tolist()
+        )  # |w| ≤ 1 keeps the gradient
