@@ -369,6 +369,37 @@ static void SFX(pack)(const float *x, int64_t rows, int64_t C, const float *bias
 #endif
   for (int64_t r = 0; r < rows; r++) {
     const float *xr = x + r * C;
+#if XNOR_ISA_NOW == 2
+    /* 16 channels per compare: the mask of x + bias < 0 is the packed bits (NaN and -0.0 compare false) */
+    const __m512 zero = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; 64 * i + 64 <= C; i++) { /* full words: four plain loads, the masks joined in mask registers */
+      const float *xc = xr + 64 * i;
+      __m512 v0 = _mm512_loadu_ps(xc), v1 = _mm512_loadu_ps(xc + 16);
+      __m512 v2 = _mm512_loadu_ps(xc + 32), v3 = _mm512_loadu_ps(xc + 48);
+      if (bias) {
+        const float *bc = bias + 64 * i;
+        v0 = _mm512_add_ps(v0, _mm512_loadu_ps(bc)), v1 = _mm512_add_ps(v1, _mm512_loadu_ps(bc + 16));
+        v2 = _mm512_add_ps(v2, _mm512_loadu_ps(bc + 32)), v3 = _mm512_add_ps(v3, _mm512_loadu_ps(bc + 48));
+      }
+      const __mmask32 lo = _mm512_kunpackw(_mm512_cmp_ps_mask(v1, zero, _CMP_LT_OQ), _mm512_cmp_ps_mask(v0, zero, _CMP_LT_OQ));
+      const __mmask32 hi = _mm512_kunpackw(_mm512_cmp_ps_mask(v3, zero, _CMP_LT_OQ), _mm512_cmp_ps_mask(v2, zero, _CMP_LT_OQ));
+      out[r * cw + i] = _cvtmask64_u64(_mm512_kunpackd(hi, lo));
+    }
+    for (; i < cw; i++) { /* the last, partial word */
+      uint64_t word = 0;
+      for (int64_t q = 0; q < 4; q++) {
+        const int64_t c0 = 64 * i + 16 * q;
+        if (c0 >= C) break;
+        const __mmask16 k = (C - c0 >= 16) ? (__mmask16)0xffff : (__mmask16)((1u << (C - c0)) - 1u);
+        __m512 v = _mm512_maskz_loadu_ps(k, xr + c0);
+        if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, bias + c0));
+        word |= (uint64_t)(_mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ) & k) << (16 * q);
+      }
+      out[r * cw + i] = word;
+    }
+    continue;
+#endif
     for (int64_t i = 0; i < cw; i++) {
       const int64_t c0 = 64 * i, nc = (C - c0 < 64) ? C - c0 : 64;
       uint64_t word = 0;
