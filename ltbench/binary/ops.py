@@ -64,8 +64,7 @@ def pm1_direct(x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tenso
     channels-last. One C pass (``torch.where`` on a bool mask costs ~10× more on CPU)."""
     x = _cl(x)
     out = torch.empty_like(x)
-    b = None if bias is None else bias.detach().contiguous().float()
-    c = x.shape[1]
+    b, c = _c(bias), x.shape[1]  # kept in a local: a copy must outlive the call
     rc = _cpu.lib().xnor_pm1(_ptr(x), x.numel() // c, c, _ptr(b), _ptr(out), _threads(), _isa())
     _cpu.check_rc(rc, "pm1")
     return out
@@ -78,8 +77,7 @@ def approxsign_backward_direct(
     its per-channel sum (the gradient of ``bias``), in one C pass."""
     g, x = _cl(g), _cl(x)
     c = x.shape[1]
-    out, csum = torch.empty_like(x), torch.empty(c)
-    b = None if bias is None else bias.detach().contiguous().float()
+    out, csum, b = torch.empty_like(x), torch.empty(c), _c(bias)
     rc = _cpu.lib().xnor_approxsign_backward(
         _ptr(g), _ptr(x), x.numel() // c, c, _ptr(b), _ptr(out), _ptr(csum), _threads(), _isa()
     )
@@ -94,8 +92,7 @@ def prelu_backward_direct(
     (channels-last) and the per-channel sums of ``g``, of that gradient and of the slope gradient."""
     g, t = _cl(g), _cl(t)
     c = t.shape[1]
-    gt, sums = torch.empty_like(t), torch.empty(3, c)
-    sl = slope.detach().contiguous().float()
+    gt, sums, sl = torch.empty_like(t), torch.empty(3, c), _c(slope)
     rc = _cpu.lib().xnor_prelu_backward(
         _ptr(g), _ptr(t), _ptr(sl), t.numel() // c, c, _ptr(gt), _ptr(sums), _threads(), _isa()
     )
@@ -109,7 +106,7 @@ def weff_direct(w: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     w = w.detach().contiguous().float()
     o, i, kh, kw = w.shape
     out = torch.empty(o, kh, kw, i).permute(0, 3, 1, 2)  # OIHW shape, channels-last memory
-    a = alpha.detach().contiguous().float()
+    a = _c(alpha)
     _cpu.check_rc(_cpu.lib().xnor_weff(_ptr(w), o, i, kh * kw, _ptr(a), _ptr(out), _isa()), "weff")
     return out
 

@@ -83,6 +83,15 @@ static int64_t peak_avx512(int64_t iters) {
 #pragma GCC pop_options
 #endif
 
+/* fn##_<isa>(...) for a supported `isa`: the instruction-set bodies included above, chosen at run time. */
+#if XNOR_X86
+#define XNOR_DISPATCH(isa, fn, ...)                                                                            \
+  ((isa) == XNOR_ISA_AVX512 ? fn##_avx512(__VA_ARGS__)                                                         \
+                            : (isa) == XNOR_ISA_AVX2 ? fn##_avx2(__VA_ARGS__) : fn##_scalar(__VA_ARGS__))
+#else
+#define XNOR_DISPATCH(isa, fn, ...) fn##_scalar(__VA_ARGS__)
+#endif
+
 int64_t xnor_peak(int64_t iters, int64_t isa) {
 #if XNOR_X86
   if (isa == XNOR_ISA_AVX512 && xnor_isa_supported(isa)) return peak_avx512(iters);
@@ -132,11 +141,7 @@ static int check(const xnor_conv_args *a) {
 int xnor_conv(const xnor_conv_args *a) {
   const int e = check(a);
   if (e) return e;
-#if XNOR_X86
-  if (a->isa == XNOR_ISA_AVX512) return conv_avx512(a);
-  if (a->isa == XNOR_ISA_AVX2) return conv_avx2(a);
-#endif
-  return conv_scalar(a);
+  return XNOR_DISPATCH(a->isa, conv, a);
 }
 
 int xnor_conv_repeat(const xnor_conv_args *a, int64_t n) {
@@ -151,17 +156,7 @@ int xnor_pack(const float *x, int64_t rows, int64_t C, const float *bias, uint64
               int64_t nthreads, int64_t isa) {
   if (!x || !out || C <= 0 || cw * 64 < C) return -1;
   if (!xnor_isa_supported(isa)) return -3;
-#if XNOR_X86
-  if (isa == XNOR_ISA_AVX512) {
-    pack_avx512(x, rows, C, bias, out, cw, nthreads);
-    return 0;
-  }
-  if (isa == XNOR_ISA_AVX2) {
-    pack_avx2(x, rows, C, bias, out, cw, nthreads);
-    return 0;
-  }
-#endif
-  pack_scalar(x, rows, C, bias, out, cw, nthreads);
+  XNOR_DISPATCH(isa, pack, x, rows, C, bias, out, cw, nthreads);
   return 0;
 }
 
@@ -214,11 +209,7 @@ static void sum_blocks(const float *part, int64_t nb, int64_t width, float *out)
 int xnor_pm1(const float *x, int64_t rows, int64_t C, const float *bias, float *out, int64_t nthreads, int64_t isa) {
   if (!x || !out || rows < 0 || C <= 0) return -1;
   if (!xnor_isa_supported(isa)) return -3;
-#if XNOR_X86
-  if (isa == XNOR_ISA_AVX512) return pm1_avx512(x, rows, C, bias, out, nthreads), 0;
-  if (isa == XNOR_ISA_AVX2) return pm1_avx2(x, rows, C, bias, out, nthreads), 0;
-#endif
-  pm1_scalar(x, rows, C, bias, out, nthreads);
+  XNOR_DISPATCH(isa, pm1, x, rows, C, bias, out, nthreads);
   return 0;
 }
 
@@ -229,14 +220,7 @@ int xnor_approxsign_backward(const float *g, const float *x, int64_t rows, int64
   const int64_t nb = (rows + XNOR_RB - 1) / XNOR_RB;
   float *part = (float *)malloc((size_t)(nb * C) * sizeof(float));
   if (!part) return -2;
-#if XNOR_X86
-  if (isa == XNOR_ISA_AVX512)
-    approxsign_bwd_avx512(g, x, rows, C, bias, out, part, nthreads);
-  else if (isa == XNOR_ISA_AVX2)
-    approxsign_bwd_avx2(g, x, rows, C, bias, out, part, nthreads);
-  else
-#endif
-    approxsign_bwd_scalar(g, x, rows, C, bias, out, part, nthreads);
+  XNOR_DISPATCH(isa, approxsign_bwd, g, x, rows, C, bias, out, part, nthreads);
   sum_blocks(part, nb, C, csum);
   free(part);
   return 0;
@@ -249,14 +233,7 @@ int xnor_prelu_backward(const float *g, const float *t, const float *slope, int6
   const int64_t nb = (rows + XNOR_RB - 1) / XNOR_RB;
   float *part = (float *)malloc((size_t)(nb * 3 * C) * sizeof(float));
   if (!part) return -2;
-#if XNOR_X86
-  if (isa == XNOR_ISA_AVX512)
-    prelu_bwd_avx512(g, t, slope, rows, C, gt, part, nthreads);
-  else if (isa == XNOR_ISA_AVX2)
-    prelu_bwd_avx2(g, t, slope, rows, C, gt, part, nthreads);
-  else
-#endif
-    prelu_bwd_scalar(g, t, slope, rows, C, gt, part, nthreads);
+  XNOR_DISPATCH(isa, prelu_bwd, g, t, slope, rows, C, gt, part, nthreads);
   sum_blocks(part, nb, 3 * C, sums);
   free(part);
   return 0;
@@ -265,11 +242,7 @@ int xnor_prelu_backward(const float *g, const float *t, const float *slope, int6
 int xnor_weff(const float *w, int64_t O, int64_t I, int64_t taps, const float *alpha, float *out, int64_t isa) {
   if (!w || !alpha || !out || O <= 0 || I <= 0 || taps <= 0) return -1;
   if (!xnor_isa_supported(isa)) return -3;
-#if XNOR_X86
-  if (isa == XNOR_ISA_AVX512) return weff_avx512(w, O, I, taps, alpha, out), 0;
-  if (isa == XNOR_ISA_AVX2) return weff_avx2(w, O, I, taps, alpha, out), 0;
-#endif
-  weff_scalar(w, O, I, taps, alpha, out);
+  XNOR_DISPATCH(isa, weff, w, O, I, taps, alpha, out);
   return 0;
 }
 
@@ -277,10 +250,6 @@ int xnor_ste_weight_grad(const float *gw, const float *w, int64_t O, int64_t I, 
                          int64_t isa) {
   if (!gw || !w || !out || O <= 0 || I <= 0 || taps <= 0) return -1;
   if (!xnor_isa_supported(isa)) return -3;
-#if XNOR_X86
-  if (isa == XNOR_ISA_AVX512) return ste_wgrad_avx512(gw, w, O, I, taps, out), 0;
-  if (isa == XNOR_ISA_AVX2) return ste_wgrad_avx2(gw, w, O, I, taps, out), 0;
-#endif
-  ste_wgrad_scalar(gw, w, O, I, taps, out);
+  XNOR_DISPATCH(isa, ste_wgrad, gw, w, O, I, taps, out);
   return 0;
 }
