@@ -4,7 +4,8 @@ Rows are read in batches of ``ROWS_PER_GROUP``, each batch is written as one row
 shard is closed once it passes ``max_shard_bytes``: memory holds two batches (the one written, the next being
 read), whatever the number of images.
 Pools whose reader is thread-safe (``Pool.thread_safe``) are read by a thread pool, results kept in index order
-(PNG encoding and file reads release the GIL), each batch in one chunk per worker while the previous batch is
+(file reads, zlib and NumPy release the GIL), each batch in one chunk per worker (``Pool.read_batch``: raw-pixel
+sources encode a chunk as one stack, :func:`~ltbench.builders.images.png_batch`) while the previous batch is
 written. Shards are named ``<split>-0000k-of-0000N.parquet`` as
 ``push_to_hub`` names them. Output depends only on the inputs: the same pool and indices give the same bytes.
 """
@@ -49,17 +50,13 @@ def default_workers() -> int:
     return max(1, int(env)) if env else min(8, os.cpu_count() or 1)
 
 
-def _read_all(read: Callable[[int], bytes], chunk: list[int]) -> list[bytes]:
-    return [read(i) for i in chunk]
-
-
 def _submit(
-    ex: ThreadPoolExecutor, read: Callable[[int], bytes], batch: list[int], workers: int
+    ex: ThreadPoolExecutor, read: Callable[[list[int]], list[bytes]], batch: list[int], workers: int
 ) -> list[Future]:
     """Read ``batch`` as ``workers`` contiguous chunks (one task each, not one per image: a task costs tens of
-    µs of GIL-held bookkeeping, a third of a small PNG's encode); the futures in batch order."""
+    µs of GIL-held bookkeeping, and a stack encodes faster than its images one by one); the futures in order."""
     step = -(-len(batch) // workers)
-    return [ex.submit(_read_all, read, batch[i : i + step]) for i in range(0, len(batch), step)]
+    return [ex.submit(read, batch[i : i + step]) for i in range(0, len(batch), step)]
 
 
 def write_split(
@@ -94,15 +91,17 @@ def write_split(
     try:
         with executor as ex, make_progress() as prog:
             task = prog.add_task(f"writing {split}", total=len(indices), info="")
-            pending = _submit(ex, pool.read, batches[0], workers) if parallel and batches else None
+            pending = _submit(ex, pool.read_batch, batches[0], workers) if parallel and batches else None
             for k, batch in enumerate(batches):
                 if parallel:  # the next batch is read while this one is turned into a row group and written
                     images = [b for f in pending for b in f.result()]
                     pending = (
-                        _submit(ex, pool.read, batches[k + 1], workers) if k + 1 < len(batches) else None
+                        _submit(ex, pool.read_batch, batches[k + 1], workers)
+                        if k + 1 < len(batches)
+                        else None
                     )
                 else:
-                    images = [pool.read(i) for i in batch]
+                    images = pool.read_batch(batch)
                 paths = [pool.paths[i] for i in batch] if pool.paths is not None else [None] * len(batch)
                 table = pa.table(
                     {

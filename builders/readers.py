@@ -58,6 +58,7 @@ def subset(pool: Pool, idx: Sequence[int] | np.ndarray) -> Pool:
         read=lambda j, idx=idx: pool.read(int(idx[j])),
         paths=None if paths is None else [paths[int(i)] for i in idx],
         thread_safe=pool.thread_safe,
+        read_many=None if pool.read_many is None else lambda js, idx=idx: pool.read_many(idx[list(js)]),
     )
 
 

@@ -27,9 +27,17 @@ class Pool:
     read: Callable[[int], bytes]
     paths: Sequence[str | None] | None = None
     thread_safe: bool = False  # ``read`` may run in threads at once: the writer then reads in parallel
+    #: optional ``read`` of many rows at once, the same bytes in order (raw-pixel sources encode a stack at once)
+    read_many: Callable[[Sequence[int]], list[bytes]] | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def read_batch(self, indices: Sequence[int]) -> list[bytes]:
+        """``[read(i) for i in indices]``, through ``read_many`` where the source has one."""
+        if self.read_many is not None:
+            return self.read_many(indices)
+        return [self.read(i) for i in indices]
 
     def class_counts(self, num_classes: int) -> np.ndarray:
         return np.bincount(np.asarray(self.labels, dtype=np.int64), minlength=num_classes)

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from ltbench.builders.authors import AuthorsRecipe
 from ltbench.builders.files import check_md5, extracted, require
-from ltbench.builders.images import png_bytes
+from ltbench.builders.images import png_batch, png_bytes
 from ltbench.builders.spec import Pool, ReadOptions, SourceData, SourceSpec
 
 from ltbench.errors import LTBenchError, download_or_hint
@@ -146,6 +146,7 @@ def to_pool(ds, num_classes: int, title: str, split: str) -> Pool:
         read=lambda i: png_bytes(data[i]),
         paths=None,
         thread_safe=True,
+        read_many=lambda idx: png_batch(data[np.asarray(idx, dtype=np.int64)]),
     )
 
 

@@ -10,7 +10,7 @@ selection, seeded again with the build seed. Pixels 0–16 are scaled to 0–255
 from __future__ import annotations
 
 import numpy as np
-from ltbench.builders.images import png_bytes
+from ltbench.builders.images import png_batch, png_bytes
 from ltbench.builders.spec import Pool, ReadOptions, SourceData, SourceSpec
 
 from ltbench.registry import DATASETS
@@ -40,6 +40,7 @@ def read_digits(opts: ReadOptions) -> SourceData:
             labels=labels[src],
             keys=[str(int(i)) for i in src],
             read=lambda i, src=src: png_bytes(pixels[src[i]]),
+            read_many=lambda idx, src=src: png_batch(pixels[src[np.asarray(idx, dtype=np.int64)]]),
         )
 
     return SourceData(
