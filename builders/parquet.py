@@ -103,16 +103,11 @@ def write_split(
                 else:
                     images = pool.read_batch(batch)
                 paths = [pool.paths[i] for i in batch] if pool.paths is not None else [None] * len(batch)
-                table = pa.table(
-                    {
-                        "image": pa.array(
-                            [{"bytes": b, "path": p} for b, p in zip(images, paths, strict=True)],
-                            type=image_type,
-                        ),
-                        "label": pa.array([int(pool.labels[i]) for i in batch], type=pa.int64()),
-                    },
-                    schema=schema,
+                image = pa.StructArray.from_arrays(  # column-wise: no Python dict per row
+                    [pa.array(images, pa.binary()), pa.array(paths, pa.string())], fields=list(image_type)
                 )
+                labels = pa.array(np.asarray(pool.labels, dtype=np.int64)[batch], pa.int64())
+                table = pa.Table.from_arrays([image, labels], schema=schema)
                 if shard_bytes >= max_shard_bytes:
                     writer.close()
                     writer, shard_bytes = open_shard(), 0
