@@ -169,10 +169,15 @@ int xnor_pack_weights(const float *w, int64_t N, int64_t C, int64_t taps, uint64
     const float *wn = w + n * C * taps;
     for (int64_t t = 0; t < taps; t++) {
       int32_t neg = 0;
-      for (int64_t c = 0; c < C; c++) {
-        const uint32_t bit = xnor_bit(wn[c * taps + t]);
-        neg += (int32_t)bit;
-        dst[(t * cw + c / 64) * XNOR_PANEL] |= (uint64_t)bit << (c % 64);
+      for (int64_t q = 0; q < cw; q++) { /* each word built in a register, stored once */
+        const int64_t c0 = q * 64, c1 = c0 + 64 < C ? c0 + 64 : C;
+        uint64_t word = 0;
+        for (int64_t c = c0; c < c1; c++) {
+          const uint64_t bit = xnor_bit(wn[c * taps + t]);
+          neg += (int32_t)bit;
+          word |= bit << (c - c0);
+        }
+        dst[(t * cw + q) * XNOR_PANEL] = word;
       }
       tapsum[n * taps + t] = (int32_t)C - 2 * neg;
     }

@@ -500,8 +500,8 @@ static void SFX(weff)(const float *restrict w, int64_t O, int64_t I, int64_t tap
     const float a = alpha[o], na = -alpha[o];
     const float *restrict wo = w + o * I * taps;
     float *restrict oo = out + o * I * taps;
-    for (int64_t i = 0; i < I; i++)
-      for (int64_t t = 0; t < taps; t++) oo[t * I + i] = wo[i * taps + t] < 0.0f ? na : a;
+    for (int64_t t = 0; t < taps; t++) /* writes in order (taps strided reads of one o stay in L1) */
+      for (int64_t i = 0; i < I; i++) oo[t * I + i] = wo[i * taps + t] < 0.0f ? na : a;
   }
 }
 
