@@ -271,7 +271,10 @@ static int SFX(conv)(const xnor_conv_args *p) {
   const int direct = (p->kh == 1 && p->kw == 1 && p->stride == 1 && p->pad == 0);
   const int int_only = p->out_int && !p->out_f && !p->out_bits;
   int64_t nt = p->nthreads > 0 ? p->nthreads : 1;
-  int64_t mc = (M + 8 * nt - 1) / (8 * nt); /* >= 8 chunks per thread when M allows: dynamic balancing */
+  /* >= 8 chunks per thread when M allows, dealt out statically: each thread writes the same rows on every call
+   * (and a stride-1 next layer reads them from its own L2), where dynamic dealing moved output lines between the
+   * cores' caches on every call: 784x256x128 went from 1.0x to 2.3x at 2 threads, no shape lost */
+  int64_t mc = (M + 8 * nt - 1) / (8 * nt);
   mc = (mc + XNOR_MR - 1) / XNOR_MR * XNOR_MR;
   if (mc > 96) mc = 96;
   if (mc < 2 * XNOR_MR) mc = 2 * XNOR_MR;
@@ -294,7 +297,7 @@ static int SFX(conv)(const xnor_conv_args *p) {
       err = -2;
     } else {
 #ifdef _OPENMP
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(static)
 #endif
       for (int64_t ch = 0; ch < nchunks; ch++) {
         const int64_t m0 = ch * mc, rows = (M - m0 < mc) ? M - m0 : mc;
