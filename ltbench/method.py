@@ -54,6 +54,9 @@ class TrainConfig:
     amp: bool = False
     grad_clip: float | None = None
     log_every: int = 0
+    #: a stage checkpoints after an epoch once this many seconds passed since its last checkpoint, and always after
+    #: its last epoch (0: after every epoch); ``--resume`` restarts from it, so a kill loses at most this much
+    checkpoint_every_s: float = 60.0
     schedule_by: Literal["step", "epoch"] = "step"  # epoch: lr changes once per epoch (ReActNet's LambdaLR)
     weight_decay_rule: Literal["all", "conv", "no_norm_bias"] = "all"  # conv: ReActNet (4-d or 'conv' only)
     ema: float = 0.0  # EMA decay per step (0 = off); the EMA weights replace the model's at the end

@@ -23,6 +23,8 @@ ARGS = [
     "6",
     "--device",
     "cpu",
+    "--set",
+    "checkpoint_every_s=0",  # a checkpoint after every epoch: the run is killed after its first
 ]
 
 

@@ -106,6 +106,25 @@ def test_fit_learns_checkpoints_and_logs(digits_data, tmp_path):
     assert len((tmp_path / "s0.log").read_text().splitlines()) == 2
 
 
+@pytest.mark.parametrize(("every_s", "saved_after"), [(0.0, [1, 2, 3]), (3600.0, [3])])
+def test_checkpoints_every_epoch_or_by_interval_and_always_last(digits_data, tmp_path, every_s, saved_after):
+    from ltbench.data import open_split
+    from ltbench.method import Task
+    from ltbench.trainer import Trainer
+
+    info = open_split("digits-lt10", digits_data)
+    task = Task(info=info, backbone="cnn-digits", device=torch.device("cpu"), run_dir=tmp_path / "s0")
+    model = task.create_model()
+    tr = Trainer(task, TrainConfig(epochs=3, batch_size=256, checkpoint_every_s=every_s), "ce")
+    saved = []
+    real_save = tr._save
+    tr._save = lambda modules, opt, sched, epoch: (saved.append(epoch), real_save(modules, opt, sched, epoch))
+    loss = lambda x, y: nn.functional.cross_entropy(model(x), y)  # noqa: E731
+    tr.fit({"model": model}, model.parameters(), loss, task.train_set())
+    assert saved == saved_after
+    assert torch.load(tr.ckpt, weights_only=True)["epoch"] == 3
+
+
 def test_every_yaml_recipe_resolves():
     from pathlib import Path
 
