@@ -273,7 +273,8 @@ static int SFX(conv)(const xnor_conv_args *p) {
   int64_t nt = p->nthreads > 0 ? p->nthreads : 1;
   /* >= 8 chunks per thread when M allows, dealt out statically: each thread writes the same rows on every call
    * (and a stride-1 next layer reads them from its own L2), where dynamic dealing moved output lines between the
-   * cores' caches on every call: 784x256x128 went from 1.0x to 2.3x at 2 threads, no shape lost */
+   * cores' caches on every call: 784x256x128 went from 0.9x to 2.3x at 2 threads (A/B alternated), S6 1.6x to
+   * 2.5x, the other shapes within this VM's noise */
   int64_t mc = (M + 8 * nt - 1) / (8 * nt);
   mc = (mc + XNOR_MR - 1) / XNOR_MR * XNOR_MR;
   if (mc > 96) mc = 96;
