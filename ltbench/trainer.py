@@ -57,15 +57,25 @@ SCHEDULES = ("cosine", "multistep", "linear", "constant")
 
 
 def make_optimizer(params: Iterable[Any], cfg: TrainConfig) -> torch.optim.Optimizer:
+    """``cfg.optimizer`` over ``params`` (tensors or param-group dicts); Adam and AdamW fused where torch has
+    the kernel (``cfg.fused_optimizer``: floating parameters on CPU or CUDA)."""
+    params = [dict(p, params=_tensors(p["params"])) if isinstance(p, dict) else p for p in params]
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(
             params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay
         )
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    adam = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}.get(cfg.optimizer)
+    if adam is not None:
+        tensors = [t for p in params for t in (p["params"] if isinstance(p, dict) else [p])]
+        fused = cfg.fused_optimizer and all(
+            t.is_floating_point() and t.device.type in ("cpu", "cuda") for t in tensors
+        )
+        return adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None)
     raise LTBenchError(f"unknown optimizer {cfg.optimizer!r}", "choose one of: adam, adamw, sgd")
+
+
+def _tensors(group_params: Any) -> list[torch.Tensor]:
+    return [group_params] if isinstance(group_params, torch.Tensor) else list(group_params)
 
 
 def lr_factor(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:

@@ -13,7 +13,7 @@ from ltbench.distributed import ShardedBatches
 from ltbench.errors import LTBenchError
 from ltbench.method import TrainConfig
 from ltbench.samplers import make_sampler
-from ltbench.trainer import EMA, lr_factor, param_groups
+from ltbench.trainer import EMA, lr_factor, make_optimizer, param_groups
 
 
 def test_cosine_with_warmup_per_step():
@@ -136,3 +136,30 @@ def test_every_yaml_recipe_resolves():
     for f in files:
         cfg = resolve_config(METHODS.get("ce"), True, "large", f)
         assert cfg.schedule in ("cosine", "linear", "multistep", "constant")
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_adam_is_fused_by_default_and_keeps_adams_first_step(name):
+    """One step from fresh state is θ − lr·g/(|g| + ε) (bias-corrected m̂ = g, v̂ = g²), AdamW first scaling θ by
+    1 − lr·wd and Adam adding wd·θ to g; fused (the default) and torch's per-tensor loop both give it."""
+    lr, wd, eps = 0.01, 0.1, 1e-8
+    g0 = torch.tensor([0.5, -2.0, 1e-3, 0.0])
+    theta = torch.tensor([1.0, -1.0, 0.25, 2.0])
+    grad = g0 + wd * theta if name == "adam" else g0
+    base = theta if name == "adam" else theta * (1 - lr * wd)
+    want = base - lr * grad / (grad.abs() + eps)
+    for fused in (True, False):
+        p = nn.Parameter(theta.clone())
+        opt = make_optimizer([p], TrainConfig(optimizer=name, lr=lr, weight_decay=wd, fused_optimizer=fused))
+        assert bool(opt.defaults.get("fused")) is fused
+        p.grad = g0.clone()
+        opt.step()
+        torch.testing.assert_close(p.detach(), want, rtol=1e-6, atol=1e-7)
+
+
+def test_fused_adam_only_where_torch_has_it():
+    meta = nn.Parameter(torch.zeros(3, device="meta"))
+    assert not make_optimizer([meta], TrainConfig(optimizer="adam")).defaults.get("fused")  # no kernel there
+    groups = [{"params": [nn.Parameter(torch.zeros(2))]}, {"params": [nn.Parameter(torch.zeros(2))], "lr": 0.1}]
+    assert make_optimizer(groups, TrainConfig(optimizer="adam")).defaults["fused"] is True
+    assert not make_optimizer([nn.Parameter(torch.zeros(2))], TrainConfig(optimizer="sgd")).defaults.get("fused")
