@@ -160,6 +160,11 @@ def test_adam_is_fused_by_default_and_keeps_adams_first_step(name):
 def test_fused_adam_only_where_torch_has_it():
     meta = nn.Parameter(torch.zeros(3, device="meta"))
     assert not make_optimizer([meta], TrainConfig(optimizer="adam")).defaults.get("fused")  # no kernel there
-    groups = [{"params": [nn.Parameter(torch.zeros(2))]}, {"params": [nn.Parameter(torch.zeros(2))], "lr": 0.1}]
+    groups = [
+        {"params": [nn.Parameter(torch.zeros(2))]},
+        {"params": [nn.Parameter(torch.zeros(2))], "lr": 0.1},
+    ]
     assert make_optimizer(groups, TrainConfig(optimizer="adam")).defaults["fused"] is True
-    assert not make_optimizer([nn.Parameter(torch.zeros(2))], TrainConfig(optimizer="sgd")).defaults.get("fused")
+    assert not make_optimizer([nn.Parameter(torch.zeros(2))], TrainConfig(optimizer="sgd")).defaults.get(
+        "fused"
+    )
