@@ -8,7 +8,10 @@ T1  one optimizer-free training step (forward, cross-entropy, backward) of ``rea
     and their gradients are checked to agree before timing. ``floor_s``: the float gradient GEMMs alone
     (every binary conv's ``convolution_backward`` on its shapes), which exact float gradients cannot skip;
     ``bound_ratio`` = eager / floor, the most any exact fused step could reach.
-Also (informational): images/s of a full Adam step of ``cnn-digits`` and ``reactnet-a-tiny``.
+Also (the demo's other per-step costs, each against what it replaced, same run): ``D1`` the digits train transform
+per image (``NearestRandomAffine`` against torchvision's ``v2.RandomAffine``, same draws and pixels), ``O1`` one
+Adam step over ``reactnet-a-tiny``'s parameters (fused against torch's per-tensor loop); images/s of a full Adam
+step of ``cnn-digits`` and ``reactnet-a-tiny``.
 
 Appends its cases to ``benchmarks/results/<device-slug>.json`` (written by ``bench_kernels.py``; created if
 missing). ``python benchmarks/bench_train.py [--rounds N] [--threads 1 2] [--quick]``
@@ -144,6 +147,64 @@ def gemm_floor(model: torch.nn.Module, x: torch.Tensor, clock, rounds: int) -> f
     return statistics.median(times)
 
 
+def _median_time(fn, rounds: int, inner: int) -> float:
+    fn()
+    times = []
+    for _ in range(rounds):
+        t = time.thread_time()
+        for _ in range(inner):
+            fn()
+        times.append((time.thread_time() - t) / inner)
+    return statistics.median(times)
+
+
+def data_case(cases, rounds: int) -> None:
+    """D1: the digits train transform on one 8×8 image, ours against torchvision's RandomAffine in its place."""
+    from torchvision.transforms import v2
+
+    from ltbench.families import get_family
+
+    ours = get_family("digits").train_transform()
+    theirs = v2.Compose([v2.RandomAffine(**_affine_kwargs(ours.transforms[0])), *ours.transforms[1:]])
+    img = torch.randint(0, 256, (1, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
+    t_o, t_t = (_median_time(lambda f=f: f(img), rounds, 200) for f in (ours, theirs))
+    cases.append(_row("D1", "digits train transform, 1 image 8×8", "torchvision-RandomAffine", t_o, t_t))
+    print(f"D1  digits train transform per image: ours {t_o * 1e6:.0f} µs, torchvision RandomAffine {t_t * 1e6:.0f}"
+          f" µs  ×{t_t / t_o:.2f}", flush=True)  # fmt: skip
+
+
+def _affine_kwargs(fast) -> dict:
+    ref = fast.reference
+    return {"degrees": ref.degrees, "translate": ref.translate, "scale": ref.scale}
+
+
+def optimizer_case(cases, rounds: int) -> None:
+    """O1: one Adam step over reactnet-a-tiny's parameters, fused (the trainer's default) against the loop."""
+    from ltbench.method import TrainConfig
+    from ltbench.trainer import make_optimizer
+
+    model = create_backbone("reactnet-a-tiny", 10, 1)
+    for p in model.parameters():
+        p.grad = torch.randn_like(p)
+    t = {}
+    for fused in (True, False):
+        opt = make_optimizer(
+            model.parameters(), TrainConfig(optimizer="adam", lr=1e-4, fused_optimizer=fused)
+        )
+        t[fused] = _median_time(opt.step, rounds, 5)
+    n = sum(p.numel() for p in model.parameters()) / 1e6
+    cases.append(
+        _row("O1", f"Adam step, reactnet-a-tiny ({n:.2f} M params)", "torch-adam-loop", t[True], t[False])
+    )
+    print(f"O1  Adam step reactnet-a-tiny: fused {t[True] * 1e3:.1f} ms, loop {t[False] * 1e3:.1f} ms"
+          f"  ×{t[False] / t[True]:.2f}", flush=True)  # fmt: skip
+
+
+def _row(cid: str, shape: str, baseline: str, ours: float, base: float) -> dict:
+    row = {"id": cid, "shape": shape, "threads": 1, "ours_s": ours, "baseline": baseline, "baseline_s": base}
+    return row | {"ratio": base / ours, "load_average": os.getloadavg()[0]}
+
+
 def images_per_s(name: str, in_chans: int, size: int, batch: int, steps: int) -> float:
     torch.manual_seed(0)
     model = create_backbone(name, 10, in_chans).train()
@@ -177,6 +238,9 @@ def main() -> None:
         torch.set_num_threads(threads)
         for name, c, size, batch, kw in CASES[:1] if args.quick else CASES:
             train_step_case(cases, name, c, size, batch, kw, threads, rounds)
+    torch.set_num_threads(1)
+    data_case(cases, rounds)
+    optimizer_case(cases, rounds)
     torch.set_num_threads(args.threads[0])
     base = images_per_s("cnn-digits", 1, 8, 64, 20)
     tiny = images_per_s("reactnet-a-tiny", 1, 8, 64, 20)
