@@ -68,8 +68,8 @@ class Cutout(torch.nn.Module):
 class NearestRandomAffine(torch.nn.Module):
     """torchvision's ``v2.RandomAffine(..., interpolation=NEAREST)`` with the same random draws and the same
     output pixels, the warp of a plain ``[..., H, W]`` tensor done as one NumPy gather: torchvision's dispatch,
-    ``affine_grid`` and ``grid_sample`` cost ≈ 270 µs per 8×8 digit, a third of a digits training step's data
-    time. The source pixel of each output pixel is computed as torchvision computes it (its inverse matrix,
+    ``affine_grid`` and ``grid_sample`` cost ≈ 270 µs per 8×8 digit, over half of the digits loader's time
+    (``D1`` in ``benchmarks/bench_train.py``). The source pixel of each output pixel is computed as torchvision computes it (its inverse matrix,
     the float32 grid ``base · θᵀ / (W/2, H/2)``, ``grid_sample``'s unnormalisation ``((g + 1)·W − 1)/2`` and
     round-half-even); outside the image the pixel is 0. Other inputs (tv_tensors, a non-zero fill, a centre)
     go through torchvision itself. ``tests/test_transforms.py`` checks equality with ``v2.RandomAffine``."""

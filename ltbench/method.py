@@ -58,7 +58,7 @@ class TrainConfig:
     #: its last epoch (0: after every epoch); ``--resume`` restarts from it, so a kill loses at most this much
     checkpoint_every_s: float = 60.0
     #: Adam / AdamW as torch's fused kernel (one pass over all parameters; CPU and CUDA): the same update as the
-    #: per-tensor loop up to rounding, ≈ 6× less optimizer time on a digits run (``benchmarks/bench_train.py``)
+    #: per-tensor loop up to rounding, in a fraction of its time (``O1`` in ``benchmarks/bench_train.py``)
     fused_optimizer: bool = True
     schedule_by: Literal["step", "epoch"] = "step"  # epoch: lr changes once per epoch (ReActNet's LambdaLR)
     weight_decay_rule: Literal["all", "conv", "no_norm_bias"] = "all"  # conv: ReActNet (4-d or 'conv' only)
