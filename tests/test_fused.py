@@ -3,8 +3,10 @@
 Per block (every width pattern the tiny and full networks use: n = 1 / 2 pointwise convs, stride 1 / 2, maps
 down to 2×2, Cin = 8 … 128): outputs, the input gradient, every parameter's gradient and the BN running
 statistics equal the eager float path's to float tolerance. Whole network: the fused path is no further
-from float64 than a few times the eager float32 path's own rounding. Also: when the fused path is used
-(and when not), and that the switch restores the eager path.
+from float64 than a few times the eager float32 path's own rounding. Both routes of the backward's float conv
+gradients (torch's float32 convolution backward; AMX-BF16 where the CPU has it) are checked, and that the
+route asked for is the one that ran. Also: when the fused path is used (and when not), and that the switch
+restores the eager path.
 """
 
 from __future__ import annotations
@@ -16,11 +18,28 @@ import torch
 import torch.nn.functional as F
 
 from ltbench.backbones import create_backbone
-from ltbench.binary import fused
+from ltbench.binary import fused, ops
 from ltbench.binary.kernels import cpu
 from ltbench.binary.reactnet import ReActBlock
 
 pytestmark = pytest.mark.skipif(not cpu.available(), reason="XNOR CPU kernel unavailable")
+ROUTES = [
+    "float",
+    pytest.param(
+        "amx", marks=pytest.mark.skipif(not cpu.available() or not cpu.amx_available(), reason="no AMX-BF16")
+    ),
+]
+
+
+@pytest.fixture
+def route(request, monkeypatch):
+    """Run the test under one gradient route; fail unless the AMX kernel ran exactly when asked for."""
+    calls = []
+    real = ops.conv_backward_amx_direct
+    monkeypatch.setattr(ops, "conv_backward_amx_direct", lambda *a: calls.append(1) or real(*a))
+    with cpu.use_grad_route(request.param):
+        yield request.param
+    assert bool(calls) == (request.param == "amx")
 
 
 def _randomize(m: torch.nn.Module, seed: int = 0) -> None:
@@ -52,7 +71,8 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
         (256, 512, 2, 2, 0.1),
     ],
 )
-def test_block_equals_eager(cin, cout, stride, hw, momentum):
+@pytest.mark.parametrize("route", ROUTES, indirect=True)
+def test_block_equals_eager(cin, cout, stride, hw, momentum, route):
     torch.manual_seed(0)
     ref = ReActBlock(cin, cout, stride).train()
     _randomize(ref)
@@ -82,7 +102,8 @@ def test_block_equals_eager(cin, cout, stride, hw, momentum):
             assert torch.equal(bf, br), name  # num_batches_tracked counted once per call
 
 
-def test_network_outputs_and_gradients_match_eager_and_float64():
+@pytest.mark.parametrize("route", ROUTES, indirect=True)
+def test_network_outputs_and_gradients_match_eager_and_float64(route):
     torch.manual_seed(0)
     m = create_backbone("reactnet-a-tiny", 10, 1).train()
     for n, p in m.named_parameters():  # the RSign / RPReLU shifts away from their zero init

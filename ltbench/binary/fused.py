@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ltbench.binary import ops
+from ltbench.binary.kernels import cpu as _cpu
 
 _available: bool | None = None
 _CL = torch.channels_last
@@ -36,9 +37,7 @@ def kernel_available() -> bool:
     """Whether the XNOR CPU kernel builds and loads here (checked once)."""
     global _available
     if _available is None:
-        from ltbench.binary.kernels import cpu
-
-        _available = cpu.available()
+        _available = _cpu.available()
     return _available
 
 
@@ -83,6 +82,7 @@ class _Spec:
     eps2: float
     mom1: float
     mom2: float
+    route: str  # how the backward computes the float conv gradients (kernels.cpu.grad_route)
 
 
 def _xnor_conv(bits, w, alpha, c, n, k, stride, pad) -> torch.Tensor:
@@ -172,6 +172,26 @@ def _conv3x3_backward(g_y: torch.Tensor, a: torch.Tensor, weff: torch.Tensor, st
     return g_a, g_w
 
 
+def binary_conv_backward(
+    g_y: torch.Tensor, x: torch.Tensor, bias: torch.Tensor, w: torch.Tensor, alpha: torch.Tensor, stride: int,
+    route: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The input and ``α·sign(W)`` gradients of ``conv2d(sign(x + bias), α·sign(W), stride, padding=k // 2)``
+    (channels-last): on AMX-BF16 (``route == "amx"``, :func:`ops.conv_backward_amx_direct`) or as torch's
+    float32 convolution backward on the materialised ±1 tensors (``"float"``)."""
+    g_y = g_y.contiguous(memory_format=_CL)
+    k = w.shape[-1]
+    if route == "amx":
+        return ops.conv_backward_amx_direct(g_y, x, bias, w, alpha, stride, k // 2)
+    a, weff = ops.pm1_direct(x, bias), ops.weff_direct(w, alpha)
+    if k == 3:
+        return _conv3x3_backward(g_y, a, weff, stride)
+    g_a, g_weff, _ = torch.ops.aten.convolution_backward(
+        g_y, a, weff, None, [stride] * 2, [0, 0], [1, 1], False, [0, 0], 1, [True, True, False]
+    )
+    return g_a, g_weff
+
+
 class _BlockFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, spec: _Spec, bufs: list[torch.Tensor], x: torch.Tensor, *p: torch.Tensor):
@@ -217,13 +237,8 @@ class _BlockFn(torch.autograd.Function):
             g_t2, y1, g2, None, None, sm1, si1, True, spec.eps2, [True, True, True]
         )
         # y1 = conv1x1(sign(h + b2), α1·sign(W1))
-        a2 = ops.pm1_direct(h, b2.reshape(-1))
         w1 = w1s[0] if n == 1 else torch.cat(w1s)
-        weff1 = ops.weff_direct(w1, alpha1)
-        g_a2, g_weff1, _ = torch.ops.aten.convolution_backward(
-            g_y1.contiguous(memory_format=_CL), a2, weff1, None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1,
-            [True, True, False],
-        )  # fmt: skip
+        g_a2, g_weff1 = binary_conv_backward(g_y1, h, b2.reshape(-1), w1, alpha1, 1, spec.route)
         g_w1 = ops.ste_weight_grad_direct(g_weff1, w1)
         g_u2, g_b2 = ops.approxsign_backward_direct(g_a2, h, b2.reshape(-1))
         g_h = g_h + g_u2
@@ -233,9 +248,7 @@ class _BlockFn(torch.autograd.Function):
         g_y3, g_g1, g_be1 = torch.ops.aten.native_batch_norm_backward(
             g_t1, y3, g1, None, None, sm3, si3, True, spec.eps1, [True, True, True]
         )
-        a1 = ops.pm1_direct(xl, b1.reshape(-1))
-        weff3 = ops.weff_direct(w3, alpha3)
-        g_a1, g_weff3 = _conv3x3_backward(g_y3.contiguous(memory_format=_CL), a1, weff3, s)
+        g_a1, g_weff3 = binary_conv_backward(g_y3, xl, b1.reshape(-1), w3, alpha3, s, spec.route)
         g_w3 = ops.ste_weight_grad_direct(g_weff3, w3)
         g_u1, g_b1 = ops.approxsign_backward_direct(g_a1, xl, b1.reshape(-1))
         g_res = g_t1 if s == 1 else torch.ops.aten.avg_pool2d_backward(
@@ -276,6 +289,7 @@ def block_forward(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
         bn2[0].eps,
         _momentum(bn1),
         0.0,
+        _cpu.grad_route(),
     )
     for bn in bn2:
         spec.mom2 = _momentum(bn)

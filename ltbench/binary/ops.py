@@ -19,6 +19,7 @@ import torch
 
 from ltbench.binary.kernels import cpu as _cpu
 from ltbench.binary.pack import n_words
+from ltbench.errors import LTBenchError
 
 
 def _ptr(t: torch.Tensor | None) -> int | None:
@@ -121,6 +122,32 @@ def ste_weight_grad_direct(g_weff: torch.Tensor, w: torch.Tensor) -> torch.Tenso
     rc = _cpu.lib().xnor_ste_weight_grad(_ptr(g_weff), _ptr(w), o, i, kh * kw, _ptr(out), _isa())
     _cpu.check_rc(rc, "ste_weight_grad")
     return out
+
+
+def conv_backward_amx_direct(
+    g_y: torch.Tensor, x: torch.Tensor, bias: torch.Tensor | None, w: torch.Tensor, alpha: torch.Tensor,
+    stride: int, pad: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both float gradients of ``y = conv2d(sign(x + bias), α_o·sign(W), stride, pad)`` (sign(0) = +1) at
+    ``g_y``, on AMX-BF16 (``xnor_amx.h``; call where :func:`~ltbench.binary.kernels.cpu.amx_available`): the
+    gradient w.r.t. the ±1 input and w.r.t. ``α·sign(W)``, both NCHW-shaped in channels-last memory, as
+    ``aten.convolution_backward`` gives them on the ±1 tensors, to float32 rounding."""
+    g_y, x = _cl(g_y), _cl(x)
+    w = w.detach().contiguous().float()
+    o, c, k, _ = w.shape
+    b, _, h, wd = x.shape
+    ho, wo = g_y.shape[2], g_y.shape[3]
+    g_x = torch.empty_like(x)
+    g_weff = torch.empty(o, k, k, c).permute(0, 3, 1, 2)  # OIHW shape, channels-last memory
+    bs, a = _c(bias), _c(alpha)
+    rc = _cpu.lib().xnor_amx_conv_backward(
+        _ptr(g_y), _ptr(x), _ptr(bs), _ptr(w), _ptr(a), b, h, wd, c, o, k, stride, pad, ho, wo,
+        _ptr(g_x), _ptr(g_weff), _threads(),
+    )  # fmt: skip
+    if rc == -3:
+        raise LTBenchError("conv_backward_amx: this CPU (or kernel) lacks AMX-BF16", "use the float route")
+    _cpu.check_rc(rc, "amx_conv_backward")
+    return g_x, g_weff
 
 
 def pack_weights(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -27,13 +27,16 @@ from pathlib import Path
 from ltbench.errors import LTBenchError
 
 HERE = Path(__file__).resolve().parent
-SOURCES = ("xnor_cpu.c", "xnor_cpu.h", "xnor_impl.h", "xnor_math.h")
+SOURCES = ("xnor_cpu.c", "xnor_cpu.h", "xnor_impl.h", "xnor_math.h", "xnor_amx.h")
 ISAS = {"scalar": 0, "avx2": 1, "avx512": 2}
 ISA_NAMES = {v: k for k, v in ISAS.items()}
 PANEL = 32
 _lock = threading.Lock()
 _lib: ctypes.CDLL | None = None
 _forced: str | None = None
+#: routes of the fused training block's float gradient convolutions (see :func:`grad_route`)
+GRAD_ROUTES = ("amx", "float")
+_forced_grad: str | None = None
 
 _p = ctypes.c_void_p
 _i = ctypes.c_int64
@@ -77,7 +80,7 @@ def cpu_features() -> str:
             flags = next((ln.split(":", 1)[1].split() for ln in f if ln.startswith("flags")), [])
     except OSError:
         flags = []
-    keep = sorted(f for f in flags if f.startswith(("avx512", "avx2", "popcnt")))
+    keep = sorted(f for f in flags if f.startswith(("avx512", "avx2", "popcnt", "amx")))
     return platform.machine() + ":" + ",".join(keep)
 
 
@@ -157,6 +160,9 @@ def lib() -> ctypes.CDLL:
             so.xnor_ste_weight_grad.argtypes = [_p, _p, _i, _i, _i, _p, _i]
             so.xnor_ste_weight_grad.restype = ctypes.c_int
             so.xnor_pack_weights.restype = ctypes.c_int
+            so.xnor_amx_available.restype = ctypes.c_int
+            so.xnor_amx_conv_backward.argtypes = [_p] * 5 + [_i] * 10 + [_p, _p, _i]
+            so.xnor_amx_conv_backward.restype = ctypes.c_int
             so.xnor_add_chain.argtypes = [_i]
             so.xnor_add_chain.restype = _i
             so.xnor_peak.argtypes = [_i, _i]
@@ -208,6 +214,43 @@ def use_isa(name: str | None) -> Iterator[None]:
         yield
     finally:
         _forced = old
+
+
+@functools.cache
+def amx_available() -> bool:
+    """Whether AMX-BF16 runs here: the CPU has it and Linux granted this process the tile registers."""
+    return bool(lib().xnor_amx_available())
+
+
+def grad_route() -> str:
+    """How the fused block's backward computes its binary convolutions' float gradients: ``amx`` (AMX-BF16
+    with each float split into three bf16 pieces, exact to float32 rounding; ``xnor_amx.h``) where the CPU has
+    it, else ``float`` (torch's float32 convolution backward). :func:`use_grad_route` or
+    ``LTBENCH_GRAD_GEMM=auto|amx|float`` forces one; forcing ``amx`` where the CPU lacks it is an error."""
+    name = _forced_grad or os.environ.get("LTBENCH_GRAD_GEMM", "auto").strip().lower() or "auto"
+    if name == "auto":
+        return "amx" if amx_available() else "float"
+    if name not in GRAD_ROUTES:
+        raise LTBenchError(f"unknown gradient route {name!r}", f"use one of auto, {', '.join(GRAD_ROUTES)}")
+    if name == "amx" and not amx_available():
+        raise LTBenchError(
+            "the gradient route 'amx' was forced but this CPU (or kernel) lacks AMX-BF16",
+            "unset LTBENCH_GRAD_GEMM or use auto",
+        )
+    return name
+
+
+@contextlib.contextmanager
+def use_grad_route(name: str | None) -> Iterator[None]:
+    """Force one gradient route (``amx``/``float``) inside the block; ``None`` keeps the current one."""
+    global _forced_grad
+    old = _forced_grad
+    _forced_grad = name
+    try:
+        grad_route()
+        yield
+    finally:
+        _forced_grad = old
 
 
 @functools.cache

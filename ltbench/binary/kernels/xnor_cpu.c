@@ -258,3 +258,5 @@ int xnor_ste_weight_grad(const float *gw, const float *w, int64_t O, int64_t I, 
   XNOR_DISPATCH(isa, ste_wgrad, gw, w, O, I, taps, out);
   return 0;
 }
+
+#include "xnor_amx.h"
