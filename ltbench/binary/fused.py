@@ -173,7 +173,12 @@ def _conv3x3_backward(g_y: torch.Tensor, a: torch.Tensor, weff: torch.Tensor, st
 
 
 def binary_conv_backward(
-    g_y: torch.Tensor, x: torch.Tensor, bias: torch.Tensor, w: torch.Tensor, alpha: torch.Tensor, stride: int,
+    g_y: torch.Tensor,
+    x: torch.Tensor,
+    bias: torch.Tensor,
+    w: torch.Tensor,
+    alpha: torch.Tensor,
+    stride: int,
     route: str,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The input and ``α·sign(W)`` gradients of ``conv2d(sign(x + bias), α·sign(W), stride, padding=k // 2)``

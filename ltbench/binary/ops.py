@@ -125,8 +125,13 @@ def ste_weight_grad_direct(g_weff: torch.Tensor, w: torch.Tensor) -> torch.Tenso
 
 
 def conv_backward_amx_direct(
-    g_y: torch.Tensor, x: torch.Tensor, bias: torch.Tensor | None, w: torch.Tensor, alpha: torch.Tensor,
-    stride: int, pad: int,
+    g_y: torch.Tensor,
+    x: torch.Tensor,
+    bias: torch.Tensor | None,
+    w: torch.Tensor,
+    alpha: torch.Tensor,
+    stride: int,
+    pad: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Both float gradients of ``y = conv2d(sign(x + bias), α_o·sign(W), stride, pad)`` (sign(0) = +1) at
     ``g_y``, on AMX-BF16 (``xnor_amx.h``; call where :func:`~ltbench.binary.kernels.cpu.amx_available`): the
