@@ -5,9 +5,12 @@ T1  one optimizer-free training step (forward, cross-entropy, backward) of ``rea
     per block, XNOR forward: ``ltbench.binary.fused``, the training default) against the eager op-by-op path
     (``set_fused(model, False)``) on the same weights and batch. The two are timed in alternating rounds
     (median of per-round times, thread CPU time at 1 thread so other processes' time slices do not count),
-    and their gradients are checked to agree before timing. ``floor_s``: the float gradient GEMMs alone
-    (every binary conv's ``convolution_backward`` on its shapes), which exact float gradients cannot skip;
-    ``bound_ratio`` = eager / floor, the most any exact fused step could reach.
+    and their gradients are checked to agree before timing. ``grad_route``: how the fused backward computes
+    the binary convs' float gradients (``amx``: AMX-BF16 where the CPU has it, else ``float``: torch's float32
+    conv backward); with ``amx`` the fused step on the float route is timed in the same rounds too
+    (``float_route_s``, ``route_gain``). ``floor_s``: those gradient convolutions alone on the route used
+    (every binary conv's on its shapes), which exact float gradients cannot skip; ``bound_ratio`` =
+    eager / floor, the most an exact fused step on that route could reach.
 Also (the demo's other per-step costs, each against what it replaced, same run): ``D1`` the digits train transform
 per image (``NearestRandomAffine`` against torchvision's ``v2.RandomAffine``, same draws and pixels), ``O1`` one
 Adam step over ``reactnet-a-tiny``'s parameters (fused against torch's per-tensor loop); images/s of a full Adam
@@ -31,7 +34,9 @@ import torch
 import torch.nn.functional as F
 
 from ltbench.backbones import create_backbone
+from ltbench.binary import ops
 from ltbench.binary.fused import _conv3x3_backward, set_fused
+from ltbench.binary.kernels import cpu
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_kernels import ROOT, device_name, merge_cases, slug  # noqa: E402
@@ -67,6 +72,7 @@ def train_step_case(cases, name, in_chans, size, batch, kwargs, threads, rounds)
     g = torch.Generator().manual_seed(1)
     x = torch.randn(batch, in_chans, size, size, generator=g)
     y = torch.randint(0, 10, (batch,), generator=g)
+    route = cpu.grad_route()
     _step(fused, x, y)
     _step(eager, x, y)
     worst = max(
@@ -74,14 +80,19 @@ def train_step_case(cases, name, in_chans, size, batch, kwargs, threads, rounds)
         for a, b in zip(fused.parameters(), eager.parameters(), strict=True)
     )
     clock = _clock(threads)
-    t_f, t_e = [], []
+    runs = {"ours": (fused, route), "eager": (eager, route)}
+    if route != "float":  # the fused step on torch's float32 conv backward too: what the AMX route adds
+        runs["float_route"] = (fused, "float")
+    times: dict[str, list[float]] = {k: [] for k in runs}
     for _ in range(rounds):
-        for model, ts in ((fused, t_f), (eager, t_e)):
-            t = clock()
-            _step(model, x, y)
-            ts.append(clock() - t)
-    ours, base = statistics.median(t_f), statistics.median(t_e)
-    floor = gemm_floor(fused, x, clock, rounds)
+        for key, (model, r) in runs.items():
+            with cpu.use_grad_route(r):
+                t = clock()
+                _step(model, x, y)
+                times[key].append(clock() - t)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    ours, base = med["ours"], med["eager"]
+    floor = gemm_floor(fused, x, clock, rounds, route)
     shape = f"{name} {size}² b{batch} fwd+bwd"
     row = {
         "id": "T1",
@@ -91,19 +102,27 @@ def train_step_case(cases, name, in_chans, size, batch, kwargs, threads, rounds)
         "baseline": "eager-float-simulated",
     }
     row |= {"baseline_s": base, "ratio": base / ours, "max_rel_grad_diff": worst, "rounds": rounds}
-    row |= {"floor_s": floor, "bound_ratio": base / floor}
+    row |= {"grad_route": route, "floor_s": floor, "bound_ratio": base / floor}
+    extra = ""
+    if "float_route" in med:
+        row |= {"float_route_s": med["float_route"], "route_gain": med["float_route"] / ours}
+        extra = (
+            f", float-route step {med['float_route'] * 1e3:.1f} ms: {route} ×{med['float_route'] / ours:.2f}"
+        )
     row["load_average"] = os.getloadavg()[0]
     cases.append(row)
     print(f"T1  {threads}T {shape:38} ours {ours * 1e3:8.1f} ms  eager {base * 1e3:8.1f} ms  ×{base / ours:5.2f}"
-          f"  (max rel grad diff {worst:.1e}, load {row['load_average']:.1f}; float-gradient GEMMs alone"
-          f" {floor * 1e3:.1f} ms: ≤ ×{base / floor:.2f})", flush=True)  # fmt: skip
+          f"  (max rel grad diff {worst:.1e}, load {row['load_average']:.1f}; gradient convs alone ({route})"
+          f" {floor * 1e3:.1f} ms: ≤ ×{base / floor:.2f}{extra})", flush=True)  # fmt: skip
 
 
-def gemm_floor(model: torch.nn.Module, x: torch.Tensor, clock, rounds: int) -> float:
-    """Seconds of the float gradient GEMMs alone: the input and weight gradients of every binary conv of the
-    network on its training shapes, channels-last, computed as the fused backward computes them
-    (``aten.convolution_backward``; the 3×3 ones through ``fused._conv3x3_backward``). Exact float gradients of a ±1 × float product need these FMAs whatever the rest costs, so
-    ``eager / floor`` bounds the step's speed-up."""
+def gemm_floor(model: torch.nn.Module, x: torch.Tensor, clock, rounds: int, route: str) -> float:
+    """Seconds of the gradient convolutions alone: the input and weight gradients of every binary conv of the
+    network on its training shapes, channels-last, computed as the fused backward computes them on ``route``
+    (``"float"``: ``aten.convolution_backward`` on the ±1 tensors, the 3×3 ones through
+    ``fused._conv3x3_backward``; ``"amx"``: ``ops.conv_backward_amx_direct``, its packing included). Exact float
+    gradients of a ±1 × float product need these MACs whatever the rest costs, so ``eager / floor`` bounds the
+    step's speed-up on that route."""
     cl = torch.channels_last
     calls, hooks = [], []
 
@@ -123,20 +142,33 @@ def gemm_floor(model: torch.nn.Module, x: torch.Tensor, clock, rounds: int) -> f
     for h in hooks:
         h.remove()
     g = torch.Generator().manual_seed(2)
-    args = [
-        (torch.randn(o, generator=g).contiguous(memory_format=cl), torch.randn(i, generator=g).sign().contiguous(
-            memory_format=cl), torch.randn(w, generator=g).contiguous(memory_format=cl), list(s), list(p))
-        for i, w, s, p, o in calls
-    ]  # fmt: skip
+    rnd = lambda *shape: torch.randn(*shape, generator=g)  # noqa: E731
+    if route == "amx":
+        args = [
+            (rnd(o).contiguous(memory_format=cl), rnd(i).contiguous(memory_format=cl), rnd(w[1]) * 0.1, rnd(w),
+             torch.rand(w[0], generator=g) + 0.5, s[0], p[0])
+            for i, w, s, p, o in calls
+        ]  # fmt: skip
 
-    def run():
-        for gy, a, w, s, p in args:
-            if w.shape[-1] == 3:  # the fused backward's 3×3 route (explicit GEMMs on the smallest maps)
-                _conv3x3_backward(gy, a, w, s[0])
-            else:
-                torch.ops.aten.convolution_backward(
-                    gy, a, w, None, s, p, [1, 1], False, [0, 0], 1, [True] * 2 + [False]
-                )
+        def run():
+            for a in args:
+                ops.conv_backward_amx_direct(*a)
+
+    else:
+        args = [
+            (rnd(o).contiguous(memory_format=cl), rnd(i).sign().contiguous(memory_format=cl),
+             rnd(w).contiguous(memory_format=cl), list(s), list(p))
+            for i, w, s, p, o in calls
+        ]  # fmt: skip
+
+        def run():
+            for gy, a, w, s, p in args:
+                if w.shape[-1] == 3:  # the fused backward's 3×3 route (explicit GEMMs on the smallest maps)
+                    _conv3x3_backward(gy, a, w, s[0])
+                else:
+                    torch.ops.aten.convolution_backward(
+                        gy, a, w, None, s, p, [1, 1], False, [0, 0], 1, [True] * 2 + [False]
+                    )
 
     run()
     times = []

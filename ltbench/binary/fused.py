@@ -8,8 +8,9 @@ its own forward and backward dispatch and temporaries. :func:`block_forward` com
   α·sign(W), so the integer dot products are exact and ``α·dot`` is the float conv's value up to its summation
   rounding); BatchNorm in training mode (batch statistics, running statistics updated as ``nn.BatchNorm2d``
   does) and the residuals and RPReLUs in a few channels-last ops;
-- backward: the gradients of the eager graph written out (RPReLU, BN, the float conv gradients via
-  ``aten.convolution_backward`` on the ±1 inputs and α·sign(W), the clipped STE ``1[|W| ≤ 1]`` for the latent
+- backward: the gradients of the eager graph written out (RPReLU, BN, the float conv gradients by
+  :func:`binary_conv_backward` — on AMX-BF16 where the CPU has it, else ``aten.convolution_backward`` on the
+  ±1 inputs and α·sign(W) (``kernels.cpu.grad_route``) — the clipped STE ``1[|W| ≤ 1]`` for the latent
   weights, ApproxSign ``max(0, 2 − 2|u|)`` for the RSign inputs, the 2×2 average pool of the shortcut).
 
 It is used where it is exact: training mode with gradients on, float32 on CPU, binary weights, plain affine
