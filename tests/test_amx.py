@@ -4,8 +4,8 @@ switch that chooses them (``kernels.cpu.grad_route``).
 Against float64 autograd of ``conv2d(sign(x + b), α·sign(W))`` (sign(0) = +1): single products bit-exact (the
 three bf16 pieces of a float32 are the float exactly), whole gradients within float32 summation rounding, on
 shapes whose rows, columns and depth are not multiples of the 32-wide tiles, stride 2, 1×1 and 3×3, with and
-without the RSign bias; the same bits at 1 and 2 threads. The route switch: auto picks AMX only where it runs,
-forcing it elsewhere is an error.
+without the RSign bias; the same bits at 1 and 2 threads. The route switch: auto picks AMX only where it runs
+and, inside the fused block, only on the shapes where it measured faster; forcing it elsewhere is an error.
 """
 
 from __future__ import annotations
@@ -141,6 +141,36 @@ def test_route_auto_forced_and_unknown(monkeypatch):
         cpu.grad_route()
     monkeypatch.setattr(cpu, "amx_available", lambda: True)
     monkeypatch.setenv("LTBENCH_GRAD_GEMM", "auto")
-    assert cpu.grad_route() == "amx"
+    assert cpu.grad_route() == "auto"
     with cpu.use_grad_route("float"):
         assert cpu.grad_route() == "float"
+    with cpu.use_grad_route("amx"):
+        assert cpu.grad_route() == "amx"
+
+
+@amx
+@pytest.mark.parametrize(
+    "cin,cout,stride,hw,expect",
+    [
+        (32, 32, 1, 8, []),  # 8×8 outputs, stride 1: both convs on the float route
+        (64, 128, 2, 8, [(3, 2, 4), (1, 1, 4)]),  # 3×3 stride 2, then the 1×1 on the 4×4 map
+        (128, 128, 1, 4, [(3, 1, 4), (1, 1, 4)]),
+    ],
+)
+def test_auto_route_uses_amx_where_it_pays(monkeypatch, cin, cout, stride, hw, expect):
+    """Under ``auto`` the fused block's backward sends a conv to AMX exactly where ``fused.amx_pays`` says:
+    output maps of at most 4×4 and 3×3 stride-2 convs."""
+    from ltbench.binary.reactnet import ReActBlock
+
+    seen = []
+    real = ops.conv_backward_amx_direct
+
+    def spy(g_y, x, bias, w, alpha, stride, pad):
+        seen.append((w.shape[-1], stride, g_y.shape[-1]))
+        return real(g_y, x, bias, w, alpha, stride, pad)
+
+    monkeypatch.setattr(ops, "conv_backward_amx_direct", spy)
+    blk = ReActBlock(cin, cout, stride).train()
+    with cpu.use_grad_route("auto"):
+        blk(torch.randn(4, cin, hw, hw, requires_grad=True)).sum().backward()
+    assert sorted(seen) == sorted(expect)

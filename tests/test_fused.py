@@ -23,12 +23,8 @@ from ltbench.binary.kernels import cpu
 from ltbench.binary.reactnet import ReActBlock
 
 pytestmark = pytest.mark.skipif(not cpu.available(), reason="XNOR CPU kernel unavailable")
-ROUTES = [
-    "float",
-    pytest.param(
-        "amx", marks=pytest.mark.skipif(not cpu.available() or not cpu.amx_available(), reason="no AMX-BF16")
-    ),
-]
+_no_amx = pytest.mark.skipif(not cpu.available() or not cpu.amx_available(), reason="no AMX-BF16")
+ROUTES = ["float", pytest.param("amx", marks=_no_amx)]  # amx: every conv on AMX (auto: tests/test_amx.py)
 
 
 @pytest.fixture

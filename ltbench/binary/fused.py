@@ -173,6 +173,18 @@ def _conv3x3_backward(g_y: torch.Tensor, a: torch.Tensor, weff: torch.Tensor, st
     return g_a, g_w
 
 
+# Where the AMX route beats torch's float32 conv backward (Intel Xeon VM, 1 thread, batch 64, medians of 7
+# alternated calls, float / AMX time): every 3×3 stride-2 conv (1.25–3.0×) and every conv with an output of at
+# most 4×4 per image (1.2–3.1×, ties at 0.9–1.0 on the widest); on 8×8 and larger maps with stride 1 it loses
+# (0.3–0.96×: its packing passes and the col2im fold move more memory than oneDNN's direct kernels).
+AMX_MAX_MAP = 16
+
+
+def amx_pays(ho: int, wo: int, k: int, stride: int) -> bool:
+    """Whether the ``auto`` gradient route puts a conv with a ``ho×wo`` output on AMX (see :data:`AMX_MAX_MAP`)."""
+    return ho * wo <= AMX_MAX_MAP or (k == 3 and stride == 2)
+
+
 def binary_conv_backward(
     g_y: torch.Tensor,
     x: torch.Tensor,
@@ -183,11 +195,12 @@ def binary_conv_backward(
     route: str,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The input and ``α·sign(W)`` gradients of ``conv2d(sign(x + bias), α·sign(W), stride, padding=k // 2)``
-    (channels-last): on AMX-BF16 (``route == "amx"``, :func:`ops.conv_backward_amx_direct`) or as torch's
-    float32 convolution backward on the materialised ±1 tensors (``"float"``)."""
+    (channels-last), on AMX-BF16 (:func:`ops.conv_backward_amx_direct`) for ``route == "amx"`` and, for
+    ``"auto"``, where :func:`amx_pays`; else as torch's float32 convolution backward on the materialised ±1
+    tensors."""
     g_y = g_y.contiguous(memory_format=_CL)
     k = w.shape[-1]
-    if route == "amx":
+    if route == "amx" or (route == "auto" and amx_pays(g_y.shape[2], g_y.shape[3], k, stride)):
         return ops.conv_backward_amx_direct(g_y, x, bias, w, alpha, stride, k // 2)
     a, weff = ops.pm1_direct(x, bias), ops.weff_direct(w, alpha)
     if k == 3:

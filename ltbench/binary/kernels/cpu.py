@@ -223,15 +223,17 @@ def amx_available() -> bool:
 
 
 def grad_route() -> str:
-    """How the fused block's backward computes its binary convolutions' float gradients: ``amx`` (AMX-BF16
-    with each float split into three bf16 pieces, exact to float32 rounding; ``xnor_amx.h``) where the CPU has
-    it, else ``float`` (torch's float32 convolution backward). :func:`use_grad_route` or
-    ``LTBENCH_GRAD_GEMM=auto|amx|float`` forces one; forcing ``amx`` where the CPU lacks it is an error."""
+    """How the fused block's backward computes its binary convolutions' float gradients: ``amx`` (every conv on
+    AMX-BF16, each float split into three bf16 pieces, exact to float32 rounding; ``xnor_amx.h``), ``float``
+    (torch's float32 convolution backward), or ``auto`` — AMX on the shapes where it measured faster
+    (:func:`ltbench.binary.fused.amx_pays`), float on the others. ``$LTBENCH_GRAD_GEMM=auto|amx|float`` or
+    :func:`use_grad_route` chooses (default ``auto``); ``auto`` means ``float`` where the CPU lacks AMX-BF16, and
+    forcing ``amx`` there is an error."""
     name = _forced_grad or os.environ.get("LTBENCH_GRAD_GEMM", "auto").strip().lower() or "auto"
-    if name == "auto":
-        return "amx" if amx_available() else "float"
-    if name not in GRAD_ROUTES:
+    if name not in ("auto", *GRAD_ROUTES):
         raise LTBenchError(f"unknown gradient route {name!r}", f"use one of auto, {', '.join(GRAD_ROUTES)}")
+    if name == "auto":
+        return "auto" if amx_available() else "float"
     if name == "amx" and not amx_available():
         raise LTBenchError(
             "the gradient route 'amx' was forced but this CPU (or kernel) lacks AMX-BF16",
@@ -242,7 +244,7 @@ def grad_route() -> str:
 
 @contextlib.contextmanager
 def use_grad_route(name: str | None) -> Iterator[None]:
-    """Force one gradient route (``amx``/``float``) inside the block; ``None`` keeps the current one."""
+    """Force one gradient route (``auto``/``amx``/``float``) inside the block; ``None`` keeps the current one."""
     global _forced_grad
     old = _forced_grad
     _forced_grad = name

@@ -85,7 +85,12 @@ static void amx_pack_a(const float *src, int64_t M, int64_t K, int64_t sm, int64
       const int64_t nk = K - k0 < 16 ? (K - k0 > 0 ? K - k0 : 0) : 16;
       const __mmask16 km = (__mmask16)((1u << nk) - 1u);
       const __m512 sc = kscale && nk ? _mm512_maskz_loadu_ps(km, kscale + k0) : _mm512_set1_ps(1.0f);
-      if (sk != 1) {
+      if (sk != 1 && sm == 1 && m0 + 16 <= M && nk == 16) { /* a full block of a transposed read: rows of 16 */
+        for (int64_t kk = 0; kk < 16; kk++) {
+          const float *r = src + m0 + (k0 + kk) * sk;
+          for (int64_t mm = 0; mm < 16; mm++) tb[mm][kk] = r[mm];
+        }
+      } else if (sk != 1) {
         for (int64_t mm = 0; mm < 16; mm++)
           for (int64_t kk = 0; kk < 16; kk++)
             tb[mm][kk] = (m0 + mm < M && kk < nk) ? src[(m0 + mm) * sm + (k0 + kk) * sk] : 0.0f;
@@ -212,11 +217,16 @@ typedef struct {
   uint8_t rows[16];
 } amx_tilecfg;
 
-/* C = sum over the 3 pieces j of A[:, j*Kp : (j+1)*Kp] @ B; one 32 x 32 block of C per task, dealt statically.
- * Each pair of B tiles serves the three pieces, so a K step loads 8 tiles for 12 products. */
+/* C = sum over the 3 pieces j of A[:, j*Kp : (j+1)*Kp] @ B. A task is one 32-row block of C and one of nt
+ * contiguous groups of its 32-column blocks; it walks K in chunks of AMX_KC, so the A chunk (32 rows, 3 pieces,
+ * 24 KiB) stays in L1 over the group's column blocks while B streams from L2; the float32 accumulators are
+ * stored and reloaded between chunks (exact), so the sum order is the same for any chunking or thread count.
+ * Each pair of B tiles serves the three pieces: a K step loads 8 tiles for 12 products. */
+#define AMX_KC 128
 static void amx_gemm(const uint16_t *A, const uint16_t *Bv, float *C, int64_t Mp, int64_t Np, int64_t Kp,
                      int64_t nt) {
   const int64_t lda = amx_lda(Kp), ldb = amx_ldb(Np), ldc = amx_ldc(Np), nm = Mp / AMX_T, nn = Np / AMX_T;
+  const int64_t groups = nt < 1 ? 1 : nt < nn ? nt : nn;
 #ifdef _OPENMP
 #pragma omp parallel num_threads((int)(nt > 0 ? nt : 1))
 #endif
@@ -229,17 +239,30 @@ static void amx_gemm(const uint16_t *A, const uint16_t *Bv, float *C, int64_t Mp
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
-    for (int64_t task = 0; task < nm * nn; task++) {
-      const int64_t n0 = task / nm * AMX_T, m0 = task % nm * AMX_T; /* consecutive tasks share the B strip */
-      _tile_zero(0);
-      _tile_zero(1);
-      _tile_zero(2);
-      _tile_zero(3);
+    for (int64_t task = 0; task < nm * groups; task++) {
+      const int64_t m0 = task / groups * AMX_T, grp = task % groups;
+      const int64_t nb0 = grp * nn / groups, nb1 = (grp + 1) * nn / groups;
       const uint16_t *a0 = A + m0 * lda, *a1 = a0 + 16 * lda;
-      for (int64_t k0 = 0; k0 < Kp; k0 += 32) {
-        const uint16_t *b = Bv + k0 / 2 * ldb + n0 * 2;
-        _tile_loadd(6, b, ldb * 2);
-        _tile_loadd(7, b + 32, ldb * 2);
+      for (int64_t kc = 0; kc < Kp; kc += AMX_KC) {
+        const int64_t kend = kc + AMX_KC < Kp ? kc + AMX_KC : Kp;
+        for (int64_t nb = nb0; nb < nb1; nb++) {
+          const int64_t n0 = nb * AMX_T;
+          float *c = C + m0 * ldc + n0;
+          if (kc == 0) {
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+          } else {
+            _tile_loadd(0, c, ldc * 4);
+            _tile_loadd(1, c + 16, ldc * 4);
+            _tile_loadd(2, c + 16 * ldc, ldc * 4);
+            _tile_loadd(3, c + 16 * ldc + 16, ldc * 4);
+          }
+          for (int64_t k0 = kc; k0 < kend; k0 += 32) {
+            const uint16_t *b = Bv + k0 / 2 * ldb + n0 * 2;
+            _tile_loadd(6, b, ldb * 2);
+            _tile_loadd(7, b + 32, ldb * 2);
 #define AMX_PIECE(j)                                                                                               \
   _tile_loadd(4, a0 + (j) * Kp + k0, lda * 2);                                                                     \
   _tile_loadd(5, a1 + (j) * Kp + k0, lda * 2);                                                                     \
@@ -247,16 +270,17 @@ static void amx_gemm(const uint16_t *A, const uint16_t *Bv, float *C, int64_t Mp
   _tile_dpbf16ps(1, 4, 7);                                                                                         \
   _tile_dpbf16ps(2, 5, 6);                                                                                         \
   _tile_dpbf16ps(3, 5, 7);
-        AMX_PIECE(0)
-        AMX_PIECE(1)
-        AMX_PIECE(2)
+            AMX_PIECE(0)
+            AMX_PIECE(1)
+            AMX_PIECE(2)
 #undef AMX_PIECE
+          }
+          _tile_stored(0, c, ldc * 4);
+          _tile_stored(1, c + 16, ldc * 4);
+          _tile_stored(2, c + 16 * ldc, ldc * 4);
+          _tile_stored(3, c + 16 * ldc + 16, ldc * 4);
+        }
       }
-      float *c = C + m0 * ldc + n0;
-      _tile_stored(0, c, ldc * 4);
-      _tile_stored(1, c + 16, ldc * 4);
-      _tile_stored(2, c + 16 * ldc, ldc * 4);
-      _tile_stored(3, c + 16 * ldc + 16, ldc * 4);
     }
     _tile_release();
   }
