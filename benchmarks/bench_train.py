@@ -34,8 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from ltbench.backbones import create_backbone
-from ltbench.binary import ops
-from ltbench.binary.fused import _conv3x3_backward, set_fused
+from ltbench.binary.fused import binary_conv_backward, set_fused
 from ltbench.binary.kernels import cpu
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -117,17 +116,17 @@ def train_step_case(cases, name, in_chans, size, batch, kwargs, threads, rounds)
 
 
 def gemm_floor(model: torch.nn.Module, x: torch.Tensor, clock, rounds: int, route: str) -> float:
-    """Seconds of the gradient convolutions alone: the input and weight gradients of every binary conv of the
-    network on its training shapes, channels-last, computed as the fused backward computes them on ``route``
-    (``"float"``: ``aten.convolution_backward`` on the ±1 tensors, the 3×3 ones through
-    ``fused._conv3x3_backward``; ``"amx"``: ``ops.conv_backward_amx_direct``, its packing included). Exact float
-    gradients of a ±1 × float product need these MACs whatever the rest costs, so ``eager / floor`` bounds the
-    step's speed-up on that route."""
+    """Seconds of the gradient convolutions alone: the input and latent-weight gradients of every binary conv of
+    the network on its training shapes, channels-last, through ``fused.binary_conv_backward`` on ``route`` —
+    as the fused backward computes them (float: ``aten.convolution_backward`` on the ±1 tensors, the 3×3 ones
+    through ``fused._conv3x3_backward``; AMX: ``ops.conv_backward_amx_direct``; each with its sign, packing
+    and STE passes). Exact float gradients of a ±1 × float product need these MACs whatever the rest costs, so
+    ``eager / floor`` bounds the step's speed-up on that route."""
     cl = torch.channels_last
     calls, hooks = [], []
 
     def grab(mod, inp, out):
-        calls.append((inp[0].shape, mod.weight.shape, [mod.stride] * 2, [mod.padding] * 2, out.shape))
+        calls.append((inp[0].shape, mod.weight.shape, mod.stride, out.shape))
 
     for mod in model.modules():
         if type(mod).__name__ == "BinaryConv2d":
@@ -143,32 +142,15 @@ def gemm_floor(model: torch.nn.Module, x: torch.Tensor, clock, rounds: int, rout
         h.remove()
     g = torch.Generator().manual_seed(2)
     rnd = lambda *shape: torch.randn(*shape, generator=g)  # noqa: E731
-    if route == "amx":
-        args = [
-            (rnd(o).contiguous(memory_format=cl), rnd(i).contiguous(memory_format=cl), rnd(w[1]) * 0.1, rnd(w),
-             torch.rand(w[0], generator=g) + 0.5, s[0], p[0])
-            for i, w, s, p, o in calls
-        ]  # fmt: skip
+    args = [
+        (rnd(o).contiguous(memory_format=cl), rnd(i).contiguous(memory_format=cl), rnd(w[1]) * 0.1, rnd(w),
+         torch.rand(w[0], generator=g) + 0.5, s, route)
+        for i, w, s, o in calls
+    ]  # fmt: skip
 
-        def run():
-            for a in args:
-                ops.conv_backward_amx_direct(*a)
-
-    else:
-        args = [
-            (rnd(o).contiguous(memory_format=cl), rnd(i).sign().contiguous(memory_format=cl),
-             rnd(w).contiguous(memory_format=cl), list(s), list(p))
-            for i, w, s, p, o in calls
-        ]  # fmt: skip
-
-        def run():
-            for gy, a, w, s, p in args:
-                if w.shape[-1] == 3:  # the fused backward's 3×3 route (explicit GEMMs on the smallest maps)
-                    _conv3x3_backward(gy, a, w, s[0])
-                else:
-                    torch.ops.aten.convolution_backward(
-                        gy, a, w, None, s, p, [1, 1], False, [0, 0], 1, [True] * 2 + [False]
-                    )
+    def run():
+        for a in args:
+            binary_conv_backward(*a)
 
     run()
     times = []

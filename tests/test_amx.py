@@ -1,10 +1,11 @@
 """The AMX-BF16 gradients of a binary convolution (``xnor_amx.h``, ``ops.conv_backward_amx_direct``) and the
 switch that chooses them (``kernels.cpu.grad_route``).
 
-Against float64 autograd of ``conv2d(sign(x + b), α·sign(W))`` (sign(0) = +1): single products bit-exact (the
-three bf16 pieces of a float32 are the float exactly), whole gradients within float32 summation rounding, on
-shapes whose rows, columns and depth are not multiples of the 32-wide tiles, stride 2, 1×1 and 3×3, with and
-without the RSign bias; the same bits at 1 and 2 threads. The route switch: auto picks AMX only where it runs
+Against float64 autograd of ``conv2d(sign(x + b), α·sign(W))`` (sign(0) = +1) and the clipped STE
+``1[|W| ≤ 1]``: single products bit-exact (the three bf16 pieces of a float32 are the float exactly), whole
+gradients within float32 summation rounding and the STE's mask exactly, on shapes whose rows, columns and depth
+are not multiples of the 32-wide tiles, stride 2, 1×1 and 3×3, with and without the RSign bias; the same bits
+at 1 and 2 threads. The route switch: auto picks AMX only where it runs
 and, inside the fused block, only on the shapes where it measured faster; forcing it elsewhere is an error.
 """
 
@@ -29,12 +30,13 @@ def _pm1(t: torch.Tensor) -> torch.Tensor:
 
 
 def _reference(g_y, x, bias, w, alpha, stride, pad):
-    """float64 autograd: the gradients w.r.t. the ±1 input and w.r.t. α·sign(W)."""
+    """float64 autograd: the gradients w.r.t. the ±1 input and w.r.t. the latent W through the clipped STE
+    (the α·sign(W) gradient where |W| ≤ 1, else 0)."""
     u = x if bias is None else x + bias.view(1, -1, 1, 1)
     a = _pm1(u).requires_grad_()
     weff = (alpha.double().view(-1, 1, 1, 1) * _pm1(w)).requires_grad_()
     F.conv2d(a, weff, stride=stride, padding=pad).backward(g_y.double())
-    return a.grad, weff.grad
+    return a.grad, weff.grad * (w.abs() <= 1)
 
 
 def _case(b, c, o, hw, k, stride, bias=True, seed=0):
@@ -44,6 +46,8 @@ def _case(b, c, o, hw, k, stride, bias=True, seed=0):
     x = torch.randn(b, c, hw, hw, generator=g).contiguous(memory_format=CL)
     bs = torch.randn(c, generator=g) * 0.1 if bias else None
     w = torch.randn(o, c, k, k, generator=g)
+    w.view(-1)[::7] = 1.0  # on the STE's edge: |W| ≤ 1 passes the gradient
+    w.view(-1)[3::7] = -1.0
     alpha = torch.rand(o, generator=g) + 0.5
     g_y = torch.randn(b, o, ho, ho, generator=g).contiguous(memory_format=CL)
     return g_y, x, bs, w, alpha, stride, pad
@@ -61,9 +65,9 @@ def test_single_products_are_bit_exact():
     o, c = 40, 36
     g_y = torch.randn(1, o, 1, 1, generator=g) * 10.0 ** torch.randint(-6, 6, (1, o, 1, 1), generator=g)
     x, w = torch.randn(1, c, 1, 1, generator=g), torch.randn(o, c, 1, 1, generator=g)
-    g_x, g_weff = ops.conv_backward_amx_direct(g_y, x, None, w, torch.ones(o), 1, 0)
-    expect = g_y.view(o, 1) * torch.where(x.view(1, c) < 0, -1.0, 1.0)
-    assert torch.equal(g_weff.reshape(o, c), expect)
+    g_x, g_w = ops.conv_backward_amx_direct(g_y, x, None, w, torch.ones(o), 1, 0)
+    expect = g_y.view(o, 1) * torch.where(x.view(1, c) < 0, -1.0, 1.0) * (w.view(o, c).abs() <= 1)
+    assert torch.equal(g_w.reshape(o, c), expect)
     one_out = ops.conv_backward_amx_direct(g_y[:, :1], x, None, w[:1], torch.full((1,), 0.75), 1, 0)[0]
     assert torch.equal(one_out.view(c), (g_y[0, 0, 0, 0] * 0.75) * torch.where(w[0].view(c) < 0, -1.0, 1.0))
 
@@ -83,13 +87,16 @@ def test_single_products_are_bit_exact():
 )
 def test_gradients_match_float64(b, c, o, hw, k, stride, bias):
     args = _case(b, c, o, hw, k, stride, bias)
-    g_x, g_weff = ops.conv_backward_amx_direct(*args)
+    g_x, g_w = ops.conv_backward_amx_direct(*args)
     r_x, r_w = _reference(*args)
-    assert g_x.shape == r_x.shape and g_weff.shape == r_w.shape
-    assert g_x.is_contiguous(memory_format=CL) and g_weff.is_contiguous(memory_format=CL)
+    assert g_x.shape == r_x.shape and g_w.shape == r_w.shape
+    assert g_x.is_contiguous(memory_format=CL) and g_w.is_contiguous()  # W's own layout, as autograd wants
     # float32 summation rounding; dropping the third bf16 piece gives ≈ 2.5e-6 on every one of these
     assert _rel(g_x, r_x) < 1.2e-6
-    assert _rel(g_weff, r_w) < 1.2e-6
+    assert _rel(g_w, r_w) < 1.2e-6
+    assert torch.equal(
+        g_w == 0, r_w == 0
+    )  # the STE mask exactly (a gradient entry is never 0 by chance here)
 
 
 @amx
@@ -100,9 +107,9 @@ def test_sign_of_zero_is_plus_one():
     x[:, :8] = -bias[:8].view(1, -1, 1, 1)  # x + b == 0 exactly on half the channels
     w = w.clone()
     w[:, :8] = 0.0
-    g_x, g_weff = ops.conv_backward_amx_direct(g_y, x, bias, w, alpha, s, p)
+    g_x, g_w = ops.conv_backward_amx_direct(g_y, x, bias, w, alpha, s, p)
     r_x, r_w = _reference(g_y, x, bias, w, alpha, s, p)
-    assert _rel(g_x, r_x) < 1.2e-6 and _rel(g_weff, r_w) < 1.2e-6
+    assert _rel(g_x, r_x) < 1.2e-6 and _rel(g_w, r_w) < 1.2e-6
 
 
 @amx

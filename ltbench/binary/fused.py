@@ -194,21 +194,22 @@ def binary_conv_backward(
     stride: int,
     route: str,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The input and ``α·sign(W)`` gradients of ``conv2d(sign(x + bias), α·sign(W), stride, padding=k // 2)``
-    (channels-last), on AMX-BF16 (:func:`ops.conv_backward_amx_direct`) for ``route == "amx"`` and, for
-    ``"auto"``, where :func:`amx_pays`; else as torch's float32 convolution backward on the materialised ±1
-    tensors."""
+    """The gradients of ``conv2d(sign(x + bias), α·sign(W), stride, padding=k // 2)`` w.r.t. its ±1 input
+    (channels-last) and w.r.t. the latent ``W`` through the clipped STE (``W``'s OIHW layout): on AMX-BF16
+    (:func:`ops.conv_backward_amx_direct`) for ``route == "amx"`` and, for ``"auto"``, where :func:`amx_pays`;
+    else torch's float32 convolution backward on the materialised ±1 tensors, then the STE."""
     g_y = g_y.contiguous(memory_format=_CL)
     k = w.shape[-1]
     if route == "amx" or (route == "auto" and amx_pays(g_y.shape[2], g_y.shape[3], k, stride)):
         return ops.conv_backward_amx_direct(g_y, x, bias, w, alpha, stride, k // 2)
     a, weff = ops.pm1_direct(x, bias), ops.weff_direct(w, alpha)
     if k == 3:
-        return _conv3x3_backward(g_y, a, weff, stride)
-    g_a, g_weff, _ = torch.ops.aten.convolution_backward(
-        g_y, a, weff, None, [stride] * 2, [0, 0], [1, 1], False, [0, 0], 1, [True, True, False]
-    )
-    return g_a, g_weff
+        g_a, g_weff = _conv3x3_backward(g_y, a, weff, stride)
+    else:
+        g_a, g_weff, _ = torch.ops.aten.convolution_backward(
+            g_y, a, weff, None, [stride] * 2, [0, 0], [1, 1], False, [0, 0], 1, [True, True, False]
+        )
+    return g_a, ops.ste_weight_grad_direct(g_weff, w)
 
 
 class _BlockFn(torch.autograd.Function):
@@ -257,8 +258,7 @@ class _BlockFn(torch.autograd.Function):
         )
         # y1 = conv1x1(sign(h + b2), α1·sign(W1))
         w1 = w1s[0] if n == 1 else torch.cat(w1s)
-        g_a2, g_weff1 = binary_conv_backward(g_y1, h, b2.reshape(-1), w1, alpha1, 1, spec.route)
-        g_w1 = ops.ste_weight_grad_direct(g_weff1, w1)
+        g_a2, g_w1 = binary_conv_backward(g_y1, h, b2.reshape(-1), w1, alpha1, 1, spec.route)
         g_u2, g_b2 = ops.approxsign_backward_direct(g_a2, h, b2.reshape(-1))
         g_h = g_h + g_u2
         # RPReLU 1: h = prelu(t1, sl1) + bo1
@@ -267,8 +267,7 @@ class _BlockFn(torch.autograd.Function):
         g_y3, g_g1, g_be1 = torch.ops.aten.native_batch_norm_backward(
             g_t1, y3, g1, None, None, sm3, si3, True, spec.eps1, [True, True, True]
         )
-        g_a1, g_weff3 = binary_conv_backward(g_y3, xl, b1.reshape(-1), w3, alpha3, s, spec.route)
-        g_w3 = ops.ste_weight_grad_direct(g_weff3, w3)
+        g_a1, g_w3 = binary_conv_backward(g_y3, xl, b1.reshape(-1), w3, alpha3, s, spec.route)
         g_u1, g_b1 = ops.approxsign_backward_direct(g_a1, xl, b1.reshape(-1))
         g_res = g_t1 if s == 1 else torch.ops.aten.avg_pool2d_backward(
             g_t1, xl, [2, 2], [2, 2], [0, 0], False, True, None

@@ -133,26 +133,31 @@ def conv_backward_amx_direct(
     stride: int,
     pad: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Both float gradients of ``y = conv2d(sign(x + bias), α_o·sign(W), stride, pad)`` (sign(0) = +1) at
+    """The float gradients of ``y = conv2d(sign(x + bias), α_o·sign(W), stride, pad)`` (sign(0) = +1) at
     ``g_y``, on AMX-BF16 (``xnor_amx.h``; call where :func:`~ltbench.binary.kernels.cpu.amx_available`): the
-    gradient w.r.t. the ±1 input and w.r.t. ``α·sign(W)``, both NCHW-shaped in channels-last memory, as
-    ``aten.convolution_backward`` gives them on the ±1 tensors, to float32 rounding."""
+    gradient w.r.t. the ±1 input (NCHW shape, channels-last memory) — what ``aten.convolution_backward`` gives
+    on the ±1 tensors, to float32 rounding — and the latent weights' clipped-STE gradient in ``w``'s contiguous
+    OIHW layout (the gradient w.r.t. ``α·sign(W)`` where ``|W| ≤ 1``, else 0; as
+    :func:`ste_weight_grad_direct` gives it)."""
     g_y, x = _cl(g_y), _cl(x)
     w = w.detach().contiguous().float()
     o, c, k, _ = w.shape
     b, _, h, wd = x.shape
     ho, wo = g_y.shape[2], g_y.shape[3]
-    g_x = torch.empty_like(x)
-    g_weff = torch.empty(o, k, k, c).permute(0, 3, 1, 2)  # OIHW shape, channels-last memory
+    g_x, g_w = torch.empty_like(x), torch.empty_like(w)
     bs, a = _c(bias), _c(alpha)
     rc = _cpu.lib().xnor_amx_conv_backward(
         _ptr(g_y), _ptr(x), _ptr(bs), _ptr(w), _ptr(a), b, h, wd, c, o, k, stride, pad, ho, wo,
-        _ptr(g_x), _ptr(g_weff), _threads(),
+        _ptr(g_x), _ptr(g_w), _threads(),
     )  # fmt: skip
     if rc == -3:
-        raise LTBenchError("conv_backward_amx: this CPU (or kernel) lacks AMX-BF16", "use the float route")
+        raise LTBenchError(
+            "conv_backward_amx_direct: this CPU (or kernel) lacks AMX-BF16", "use the float route"
+        )
+    if rc == -2:
+        raise MemoryError("conv_backward_amx_direct: the AMX scratch buffers could not be allocated")
     _cpu.check_rc(rc, "amx_conv_backward")
-    return g_x, g_weff
+    return g_x, g_w
 
 
 def pack_weights(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -289,13 +289,14 @@ static void amx_gemm(const uint16_t *A, const uint16_t *Bv, float *C, int64_t Mp
 #endif
 
 /* Both float gradients of y = conv(sign(x + bias), alpha[o] * sign(w)) (k x k, stride, pad) at upstream g_y:
- * g_x NHWC [Bn][H][W][C] (the gradient w.r.t. the ±1 input) and g_weff [O][k*k*C] (OHWI, the gradient w.r.t.
- * alpha * sign(w)). x NHWC [Bn][H][W][C], g_y NHWC [Bn][Ho][Wo][O], w OIHW [O][C][k][k], bias [C] or NULL.
+ * g_x NHWC [Bn][H][W][C] (the gradient w.r.t. the ±1 input) and g_w OIHW [O][C][k][k], the latent weights'
+ * clipped-STE gradient (the gradient w.r.t. alpha * sign(w) where |w| <= 1, else 0).
+ * x NHWC [Bn][H][W][C], g_y NHWC [Bn][Ho][Wo][O], w OIHW [O][C][k][k], bias [C] or NULL.
  * Returns -3 where AMX is unavailable, -2 when scratch cannot be allocated. Independent of the thread count. */
 int xnor_amx_conv_backward(const float *g_y, const float *x, const float *bias, const float *w, const float *alpha,
                            int64_t Bn, int64_t H, int64_t W, int64_t C, int64_t O, int64_t k, int64_t stride,
-                           int64_t pad, int64_t Ho, int64_t Wo, float *g_x, float *g_weff, int64_t nt) {
-  if (!g_y || !x || !w || !alpha || !g_x || !g_weff || Bn <= 0 || C <= 0 || O <= 0 || k <= 0 || stride <= 0)
+                           int64_t pad, int64_t Ho, int64_t Wo, float *g_x, float *g_w, int64_t nt) {
+  if (!g_y || !x || !w || !alpha || !g_x || !g_w || Bn <= 0 || C <= 0 || O <= 0 || k <= 0 || stride <= 0)
     return -1;
   if (pad < 0 || Ho != (H + 2 * pad - k) / stride + 1 || Wo != (W + 2 * pad - k) / stride + 1 || Ho <= 0 || Wo <= 0)
     return -1;
@@ -317,7 +318,12 @@ int xnor_amx_conv_backward(const float *g_y, const float *x, const float *bias, 
   amx_pack_a(g_y, O, P, 1, O, NULL, A, Op, Pp, nt);
   amx_pack_im2col(x, bias, Bn, H, W, C, k, stride, pad, Ho, Wo, Bv, Pp, Np, nt);
   amx_gemm(A, Bv, Cm, Op, Np, Pp, nt);
-  for (int64_t o = 0; o < O; o++) memcpy(g_weff + o * N, Cm + o * ldc, (size_t)N * sizeof(float));
+  for (int64_t o = 0; o < O; o++) /* the clipped STE into w's OIHW layout: g_w = |w| <= 1 ? g_weff : 0 */
+    for (int64_t i = 0; i < C; i++)
+      for (int64_t t = 0; t < k * k; t++) {
+        const int64_t at = (o * C + i) * k * k + t;
+        g_w[at] = fabsf(w[at]) <= 1.0f ? Cm[o * ldc + t * C + i] : 0.0f;
+      }
   Bv = (uint16_t *)(buf + a2);
   Cm = (float *)(buf + a2 + b2);
   amx_pack_a(g_y, P, O, O, 1, alpha, A, Pp, Op, nt);

@@ -63,12 +63,13 @@ int xnor_prelu_backward(const float *g, const float *t, const float *slope, int6
 int xnor_weff(const float *w, int64_t O, int64_t I, int64_t taps, const float *alpha, float *out, int64_t isa);
 int xnor_ste_weight_grad(const float *gw, const float *w, int64_t O, int64_t I, int64_t taps, float *out,
                          int64_t isa);
-/* The float gradients of a binary convolution on AMX-BF16 (xnor_amx.h): whether it runs here, and both gradients
- * of y = conv(sign(x + bias), alpha * sign(w)) at g_y (NHWC g_x, OHWI g_weff); -3 where AMX is unavailable. */
+/* The float gradients of a binary convolution on AMX-BF16 (xnor_amx.h): whether it runs here, and the gradients
+ * of y = conv(sign(x + bias), alpha * sign(w)) at g_y: NHWC g_x, and g_w (OIHW) the latent weights' clipped-STE
+ * gradient; -3 where AMX is unavailable. */
 int xnor_amx_available(void);
 int xnor_amx_conv_backward(const float *g_y, const float *x, const float *bias, const float *w, const float *alpha,
                            int64_t Bn, int64_t H, int64_t W, int64_t C, int64_t O, int64_t k, int64_t stride,
-                           int64_t pad, int64_t Ho, int64_t Wo, float *g_x, float *g_weff, int64_t nt);
+                           int64_t pad, int64_t Ho, int64_t Wo, float *g_x, float *g_w, int64_t nt);
 /* Timing helper for the benchmark: cycles of a dependent 64-bit add chain of n steps (for clock estimation). */
 int64_t xnor_add_chain(int64_t n);
 /* Throughput probe: iters x 12 x 512 binary MACs on the AVX-512 path (-1 if unavailable). */
