@@ -158,3 +158,44 @@ def _graph(fn, seen=None):
         seen.add(f)
         stack.extend(nf for nf, _ in f.next_functions)
     return seen
+
+
+@pytest.mark.parametrize("c,res_c", [(24, 24), (32, 16)])
+def test_bn_act_train_matches_float64(c, res_c):
+    """One C call: training BatchNorm (batch statistics, running statistics as nn.BatchNorm2d), the shortcut
+    (repeated over the groups when it has fewer channels) and RPReLU, against the formulas in float64."""
+    g = torch.Generator().manual_seed(5)
+    r = lambda *s: torch.randn(*s, generator=g)  # noqa: E731
+    y = (r(6, c, 5, 5) * 3 + 40).contiguous(
+        memory_format=torch.channels_last
+    )  # a large mean: one-pass var fails
+    res = r(6, res_c, 5, 5)
+    gamma, beta, b1, slope, b2 = r(c).abs() + 0.5, r(c), r(c) * 0.1, r(c).abs() * 0.3, r(c) * 0.1
+    rm, rv = r(c) * 0.1, r(c).abs() + 0.5
+    rm0, rv0 = rm.clone(), rv.clone()
+    t, h, mean, invstd = ops.bn_act_train_direct(y, gamma, beta, rm, rv, 0.1, 1e-5, res, b1, slope, b2)
+    yd = y.double()
+    n = yd.numel() // c
+    m64 = yd.mean((0, 2, 3))
+    v64 = yd.var((0, 2, 3), unbiased=False)
+    z = (
+        (yd - m64.view(1, -1, 1, 1))
+        / (v64 + 1e-5).sqrt().view(1, -1, 1, 1)
+        * gamma.double().view(1, -1, 1, 1)
+    )
+    t64 = (
+        z
+        + beta.double().view(1, -1, 1, 1)
+        + res.double().repeat(1, c // res_c, 1, 1)
+        + b1.double().view(1, -1, 1, 1)
+    )
+    h64 = torch.where(t64 > 0, t64, slope.double().view(1, -1, 1, 1) * t64) + b2.double().view(1, -1, 1, 1)
+    assert t.is_contiguous(memory_format=torch.channels_last) and h.is_contiguous(
+        memory_format=torch.channels_last
+    )
+    assert _rel(t, t64.float()) < 2e-6 and _rel(h, h64.float()) < 2e-6
+    assert _rel(mean, m64.float()) < 5e-7 and _rel(invstd, (v64 + 1e-5).rsqrt().float()) < 1e-6
+    torch.testing.assert_close(rm, (0.9 * rm0.double() + 0.1 * m64).float(), rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(
+        rv, (0.9 * rv0.double() + 0.1 * v64 * n / (n - 1)).float(), rtol=1e-6, atol=1e-7
+    )

@@ -7,7 +7,7 @@ its own forward and backward dispatch and temporaries. :func:`block_forward` com
 - forward: the two binary convolutions on the XNOR CPU kernel (their inputs are ±1 and their weights
   α·sign(W), so the integer dot products are exact and ``α·dot`` is the float conv's value up to its summation
   rounding); BatchNorm in training mode (batch statistics, running statistics updated as ``nn.BatchNorm2d``
-  does) and the residuals and RPReLUs in a few channels-last ops;
+  does) with the residual and RPReLU after it in one C call per conv (:func:`ops.bn_act_train_direct`);
 - backward: the gradients of the eager graph written out (RPReLU, BN, the float conv gradients by
   :func:`binary_conv_backward` — on AMX-BF16 where the CPU has it, else ``aten.convolution_backward`` on the
   ±1 inputs and α·sign(W) (``kernels.cpu.grad_route``) — the clipped STE ``1[|W| ≤ 1]`` for the latent
@@ -111,30 +111,8 @@ def _momentum(bn: nn.BatchNorm2d) -> float:
     return bn.momentum
 
 
-def _bn_train(y, weight, bias, rm, rv, momentum: float, eps: float):
-    """Training-mode BatchNorm of channels-last ``y``: output, batch mean, 1/std; running statistics updated as
-    ``nn.BatchNorm2d`` does (unbiased variance). Two passes over the ``[pixels, C]`` view (mean, then the
-    centred squares): the channels-last ``native_batch_norm`` loses precision (≈ 1e-5 against float64, 20×
-    the NCHW path) and ``torch.var_mean`` is ~7× slower here."""
-    b, c, h, w = y.shape
-    m2 = _nhwc(y).reshape(-1, c)
-    mean = m2.mean(0)
-    d = m2 - mean
-    var = (d * d).mean(0)
-    invstd = torch.rsqrt(var + eps)
-    z = torch.addcmul(bias, d, invstd * weight).view(b, h, w, c).permute(0, 3, 1, 2)
-    n = m2.shape[0]
-    rm.mul_(1 - momentum).add_(mean, alpha=momentum)
-    rv.mul_(1 - momentum).add_(var * (n / max(n - 1, 1)), alpha=momentum)
-    return z, mean, invstd
-
-
 def _nhwc(t: torch.Tensor) -> torch.Tensor:
     return t.permute(0, 2, 3, 1)
-
-
-def _prelu(t: torch.Tensor, slope: torch.Tensor) -> torch.Tensor:
-    return torch._prelu_kernel(t, slope.view(1, -1, 1, 1))
 
 
 # The 3×3 backward runs as two explicit GEMMs on outputs of at most SMALL_MAP pixels per image with at least
@@ -223,18 +201,19 @@ class _BlockFn(torch.autograd.Function):
         xl = x.contiguous(memory_format=_CL)
         bits1 = ops.sign_pack_direct(_nhwc(xl), b1.reshape(-1))
         y3 = _xnor_conv(bits1, w3, alpha3, c, c, 3, s, 1)
-        z3, sm3, si3 = _bn_train(y3, g1, be1, rm1, rv1, spec.mom1, spec.eps1)
         res = F.avg_pool2d(xl, 2) if s == 2 else xl
-        t1 = (z3 + res).add_(bi1)
-        h = _prelu(t1, sl1).add_(bo1)
-        bits2 = ops.sign_pack_direct(_nhwc(h.contiguous(memory_format=_CL)), b2.reshape(-1))
+        t1, h, sm3, si3 = ops.bn_act_train_direct(
+            y3, g1, be1, rm1, rv1, spec.mom1, spec.eps1, res, bi1, sl1, bo1
+        )
+        bits2 = ops.sign_pack_direct(_nhwc(h), b2.reshape(-1))
         w1 = w1s[0] if n == 1 else torch.cat(w1s)
         y1 = _xnor_conv(bits2, w1, alpha1, c, co, 1, 1, 0)
         g2 = g2s[0] if n == 1 else torch.cat(g2s)
         be2 = be2s[0] if n == 1 else torch.cat(be2s)
-        z1, sm1, si1 = _bn_train(y1, g2, be2, rm2, rv2, spec.mom2, spec.eps2)
-        t2 = (z1 + (h if n == 1 else torch.cat([h] * n, 1))).add_(bi2)
-        out = _prelu(t2, sl2).add_(bo2)
+        # the shortcut h is repeated over the n output groups (channel j adds h[j % c])
+        t2, out, sm1, si1 = ops.bn_act_train_direct(
+            y1, g2, be2, rm2, rv2, spec.mom2, spec.eps2, h, bi2, sl2, bo2
+        )
         ctx.spec = spec
         ctx.save_for_backward(xl, h, y3, sm3, si3, t1, y1, sm1, si1, t2, alpha3, alpha1, *p)
         return out

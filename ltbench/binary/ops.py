@@ -124,6 +124,48 @@ def ste_weight_grad_direct(g_weff: torch.Tensor, w: torch.Tensor) -> torch.Tenso
     return out
 
 
+def bn_act_train_direct(
+    y: torch.Tensor,
+    gamma: torch.Tensor,
+    beta: torch.Tensor,
+    running_mean: torch.Tensor,
+    running_var: torch.Tensor,
+    momentum: float,
+    eps: float,
+    res: torch.Tensor,
+    b1: torch.Tensor,
+    slope: torch.Tensor,
+    b2: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Training-mode BatchNorm of NCHW ``y`` followed by the block's residual and RPReLU, in one C call (three
+    passes over the channels-last ``[pixels, C]`` view): ``t = bn(y) + res + b1`` (``res`` has ``C`` or
+    ``C/n`` channels; channel ``c`` adds ``res[c % res_c]``, the concatenated shortcut) and
+    ``h = prelu(t, slope) + b2``, both channels-last, with the batch mean and ``1/sqrt(var + eps)``; the
+    running statistics (contiguous float32, updated in place) as ``nn.BatchNorm2d`` updates them."""
+    y, res = _cl(y), _cl(res)
+    c, res_c = y.shape[1], res.shape[1]
+    if res.shape[0] != y.shape[0] or res.shape[2:] != y.shape[2:] or c % res_c:
+        raise ValueError(
+            f"bn_act_train_direct: residual {tuple(res.shape)} does not fit output {tuple(y.shape)}"
+        )
+    if (
+        running_mean.dtype != torch.float32
+        or not running_mean.is_contiguous()
+        or not running_var.is_contiguous()
+    ):
+        raise ValueError("bn_act_train_direct updates contiguous float32 running statistics in place")
+    t, h, mean, invstd = torch.empty_like(y), torch.empty_like(y), torch.empty(c), torch.empty(c)
+    vecs = [_c(v.reshape(-1)) for v in (gamma, beta, b1, slope, b2)]  # kept: copies must outlive the call
+    g, be, bb1, sl, bb2 = vecs
+    rc = _cpu.lib().xnor_bn_act_train(
+        _ptr(y), y.numel() // c, c, _ptr(g), _ptr(be), _ptr(running_mean), _ptr(running_var), momentum, eps,
+        _ptr(res), res_c, _ptr(bb1), _ptr(sl), _ptr(bb2), _ptr(mean), _ptr(invstd), _ptr(t), _ptr(h),
+        _threads(), _isa(),
+    )  # fmt: skip
+    _cpu.check_rc(rc, "bn_act_train")
+    return t, h, mean, invstd
+
+
 def conv_backward_amx_direct(
     g_y: torch.Tensor,
     x: torch.Tensor,

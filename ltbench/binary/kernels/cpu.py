@@ -160,6 +160,9 @@ def lib() -> ctypes.CDLL:
             so.xnor_ste_weight_grad.argtypes = [_p, _p, _i, _i, _i, _p, _i]
             so.xnor_ste_weight_grad.restype = ctypes.c_int
             so.xnor_pack_weights.restype = ctypes.c_int
+            so.xnor_bn_act_train.argtypes = [_p, _i, _i] + [_p] * 4 + [ctypes.c_double] * 2 + [_p, _i]
+            so.xnor_bn_act_train.argtypes += [_p] * 7 + [_i, _i]
+            so.xnor_bn_act_train.restype = ctypes.c_int
             so.xnor_amx_available.restype = ctypes.c_int
             so.xnor_amx_conv_backward.argtypes = [_p] * 5 + [_i] * 10 + [_p, _p, _i]
             so.xnor_amx_conv_backward.restype = ctypes.c_int

@@ -260,3 +260,33 @@ int xnor_ste_weight_grad(const float *gw, const float *w, int64_t O, int64_t I, 
 }
 
 #include "xnor_amx.h"
+
+int xnor_bn_act_train(const float *y, int64_t rows, int64_t C, const float *gamma, const float *beta, float *rm,
+                      float *rv, double momentum, double eps, const float *res, int64_t res_c, const float *b1,
+                      const float *slope, const float *b2, float *mean, float *invstd, float *t, float *h,
+                      int64_t nthreads, int64_t isa) {
+  if (!y || !gamma || !beta || !rm || !rv || !res || !b1 || !slope || !b2 || !mean || !invstd || !t || !h)
+    return -1;
+  if (rows <= 0 || C <= 0 || res_c <= 0 || C % res_c) return -1;
+  if (!xnor_isa_supported(isa)) return -3;
+  const int64_t nb = (rows + XNOR_RB - 1) / XNOR_RB;
+  float *part = (float *)malloc((size_t)(nb * C + 2 * C) * sizeof(float));
+  if (!part) return -2;
+  float *var = part + nb * C, *scale = var + C;
+  XNOR_DISPATCH(isa, bn_sums, y, rows, C, NULL, part, nthreads);
+  sum_blocks(part, nb, C, mean);
+  for (int64_t c = 0; c < C; c++) mean[c] = (float)((double)mean[c] / (double)rows);
+  XNOR_DISPATCH(isa, bn_sums, y, rows, C, mean, part, nthreads);
+  sum_blocks(part, nb, C, var);
+  const float m = (float)momentum, unbias = (float)((double)rows / (double)(rows > 1 ? rows - 1 : 1));
+  for (int64_t c = 0; c < C; c++) {
+    var[c] = (float)((double)var[c] / (double)rows);
+    invstd[c] = (float)(1.0 / sqrt((double)var[c] + eps));
+    scale[c] = invstd[c] * gamma[c];
+    rm[c] = (1.0f - m) * rm[c] + m * mean[c];
+    rv[c] = (1.0f - m) * rv[c] + m * (var[c] * unbias);
+  }
+  XNOR_DISPATCH(isa, bn_act, y, rows, C, mean, scale, beta, res, res_c, b1, slope, b2, t, h, nthreads);
+  free(part);
+  return 0;
+}

@@ -70,6 +70,14 @@ int xnor_amx_available(void);
 int xnor_amx_conv_backward(const float *g_y, const float *x, const float *bias, const float *w, const float *alpha,
                            int64_t Bn, int64_t H, int64_t W, int64_t C, int64_t O, int64_t k, int64_t stride,
                            int64_t pad, int64_t Ho, int64_t Wo, float *g_x, float *g_w, int64_t nt);
+/* The fused block's training BatchNorm with the residual and RPReLU after it, on channels-last [rows][C] y:
+ * batch mean and 1/sqrt(var + eps) (biased var; channel sums per 64-row block, then in double), the running
+ * statistics updated as nn.BatchNorm2d does (unbiased var, factor momentum), t = bn(y) + res[c % res_c] + b1
+ * and h = prelu(t, slope) + b2. */
+int xnor_bn_act_train(const float *y, int64_t rows, int64_t C, const float *gamma, const float *beta, float *rm,
+                      float *rv, double momentum, double eps, const float *res, int64_t res_c, const float *b1,
+                      const float *slope, const float *b2, float *mean, float *invstd, float *t, float *h,
+                      int64_t nthreads, int64_t isa);
 /* Timing helper for the benchmark: cycles of a dependent 64-bit add chain of n steps (for clock estimation). */
 int64_t xnor_add_chain(int64_t n);
 /* Throughput probe: iters x 12 x 512 binary MACs on the AVX-512 path (-1 if unavailable). */

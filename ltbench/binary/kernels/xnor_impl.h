@@ -523,3 +523,50 @@ static void SFX(ste_wgrad)(const float *restrict gw, const float *restrict w, in
       }
   }
 }
+
+/* Training BatchNorm + residual + RPReLU of the fused block's forward, on channels-last [rows][C] y: per-block
+ * channel sums of y (pass 1) and of (y - mean)^2 (pass 2) into part[blk][C]; then (pass 3, after the caller has
+ * the statistics) t = beta + (y - mean) * s + res[c % res_c] + b1 and h = (t > 0 ? t : slope * t) + b2. */
+static void SFX(bn_sums)(const float *restrict y, int64_t rows, int64_t C, const float *restrict mean,
+                         float *restrict part, int64_t nt) {
+  const int64_t nb = (rows + XNOR_RB - 1) / XNOR_RB;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads((int)(nt > 0 ? nt : 1)) schedule(static)
+#endif
+  for (int64_t blk = 0; blk < nb; blk++) {
+    float *restrict s = part + blk * C;
+    for (int64_t c = 0; c < C; c++) s[c] = 0.0f;
+    const int64_t r1 = (blk + 1) * XNOR_RB < rows ? (blk + 1) * XNOR_RB : rows;
+    for (int64_t r = blk * XNOR_RB; r < r1; r++) {
+      const float *restrict yr = y + r * C;
+      if (mean) {
+        for (int64_t c = 0; c < C; c++) {
+          const float d = yr[c] - mean[c];
+          s[c] += d * d;
+        }
+      } else {
+        for (int64_t c = 0; c < C; c++) s[c] += yr[c];
+      }
+    }
+  }
+}
+
+static void SFX(bn_act)(const float *restrict y, int64_t rows, int64_t C, const float *restrict mean,
+                        const float *restrict scale, const float *restrict beta, const float *restrict res,
+                        int64_t res_c, const float *restrict b1, const float *restrict slope,
+                        const float *restrict b2, float *restrict t, float *restrict h, int64_t nt) {
+#ifdef _OPENMP
+#pragma omp parallel for num_threads((int)(nt > 0 ? nt : 1)) schedule(static)
+#endif
+  for (int64_t r = 0; r < rows; r++) {
+    const float *restrict yr = y + r * C, *restrict rr = res + r * res_c;
+    float *restrict tr = t + r * C, *restrict hr = h + r * C;
+    for (int64_t c0 = 0; c0 < C; c0 += res_c) /* res_c divides C: the residual repeated over the groups */
+      for (int64_t c = c0; c < c0 + res_c; c++) {
+        const float z = beta[c] + (yr[c] - mean[c]) * scale[c];
+        const float tv = (z + rr[c - c0]) + b1[c];
+        tr[c] = tv;
+        hr[c] = (tv > 0.0f ? tv : slope[c] * tv) + b2[c];
+      }
+  }
+}
