@@ -551,6 +551,19 @@ static void SFX(bn_sums)(const float *restrict y, int64_t rows, int64_t C, const
   }
 }
 
+/* One row segment of bn_act (restrict parameters and unconditional selects, so the compiler vectorises it). */
+static inline void SFX(bn_act_seg)(const float *restrict y, const float *restrict mean, const float *restrict scale,
+                                   const float *restrict beta, const float *restrict res, const float *restrict b1,
+                                   const float *restrict slope, const float *restrict b2, float *restrict t,
+                                   float *restrict h, int64_t n) {
+  for (int64_t c = 0; c < n; c++) {
+    const float z = beta[c] + (y[c] - mean[c]) * scale[c];
+    const float tv = (z + res[c]) + b1[c], sv = slope[c] * tv;
+    t[c] = tv;
+    h[c] = (tv > 0.0f ? tv : sv) + b2[c];
+  }
+}
+
 static void SFX(bn_act)(const float *restrict y, int64_t rows, int64_t C, const float *restrict mean,
                         const float *restrict scale, const float *restrict beta, const float *restrict res,
                         int64_t res_c, const float *restrict b1, const float *restrict slope,
@@ -558,15 +571,8 @@ static void SFX(bn_act)(const float *restrict y, int64_t rows, int64_t C, const 
 #ifdef _OPENMP
 #pragma omp parallel for num_threads((int)(nt > 0 ? nt : 1)) schedule(static)
 #endif
-  for (int64_t r = 0; r < rows; r++) {
-    const float *restrict yr = y + r * C, *restrict rr = res + r * res_c;
-    float *restrict tr = t + r * C, *restrict hr = h + r * C;
+  for (int64_t r = 0; r < rows; r++)
     for (int64_t c0 = 0; c0 < C; c0 += res_c) /* res_c divides C: the residual repeated over the groups */
-      for (int64_t c = c0; c < c0 + res_c; c++) {
-        const float z = beta[c] + (yr[c] - mean[c]) * scale[c];
-        const float tv = (z + rr[c - c0]) + b1[c];
-        tr[c] = tv;
-        hr[c] = (tv > 0.0f ? tv : slope[c] * tv) + b2[c];
-      }
-  }
+      SFX(bn_act_seg)(y + r * C + c0, mean + c0, scale + c0, beta + c0, res + r * res_c, b1 + c0, slope + c0,
+                      b2 + c0, t + r * C + c0, h + r * C + c0, res_c);
 }
