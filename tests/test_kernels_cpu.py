@@ -284,8 +284,9 @@ def test_conv_plan_rerun_repeats_the_last_call(isa):
 def test_backward_helpers_equal_their_torch_formulas(isa):
     """The fused block's C backward steps against the torch ops they replace, on channels-last tensors with
     C = 70 (a partial vector) and rows not a multiple of the 64-row sum blocks: sign with sign(0) = +1
-    (also −0.0), ApproxSign's gradient ``g·clamp(2 − 2|u|, 0)`` and its channel sum, PReLU's backward and the
-    channel sums of g, of its input gradient and of the slope gradient."""
+    (also −0.0), ApproxSign's gradient ``add + g·clamp(2 − 2|u|, 0)`` and its channel sum, and the backward of
+    ``prelu(bn(y) + shortcut + b1, slope) + b2`` (training BatchNorm) against torch autograd in float64: the
+    gradients of t and y and of b2, b1, slope, the BN weight and bias."""
     o = ops()
     g = torch.Generator().manual_seed(14)
     shape = (3, 70, 5, 7)  # 105 rows
@@ -305,12 +306,36 @@ def test_backward_helpers_equal_their_torch_formulas(isa):
     ref = gr * (2.0 - 2.0 * u.abs()).clamp(min=0.0)
     assert torch.equal(gu, ref)
     torch.testing.assert_close(gb, ref.double().sum((0, 2, 3)).float(), rtol=2e-5, atol=2e-5)  # float sums
-    t = u
-    gt, s_g, s_gt, s_sl = o.prelu_backward_direct(gr, t, slope)
-    ref_gt, ref_sl = torch.ops.aten._prelu_kernel_backward(gr, t, slope.view(1, -1, 1, 1))
-    assert torch.equal(gt, ref_gt)
-    for got, want in [(s_g, gr), (s_gt, ref_gt), (s_sl, ref_sl)]:
-        torch.testing.assert_close(got, want.double().sum((0, 2, 3)).float(), rtol=2e-5, atol=2e-5)
+    extra = torch.randn(shape, generator=g)
+    gu2, gb2 = o.approxsign_backward_direct(gr, x, bias, add=extra)
+    torch.testing.assert_close(gu2, extra + ref, rtol=1e-6, atol=1e-6)  # (the C may fuse the add into an FMA)
+    torch.testing.assert_close(gb2, gb, rtol=1e-6, atol=1e-6)
+    # RPReLU after training BN: out = prelu(bn(y) + res + b1, slope) + b2
+    y, res = torch.randn(shape, generator=g) * 2 + 1, torch.randn(shape, generator=g)
+    gamma, beta, b1 = (
+        torch.rand(70, generator=g) + 0.5,
+        torch.randn(70, generator=g),
+        torch.randn(70, generator=g),
+    )
+    leaves = [v.double().requires_grad_() for v in (y, res, gamma, beta, b1, slope)]
+    yd, rd, gd, bd, b1d, sd = leaves
+    td = F.batch_norm(yd, None, None, gd, bd, training=True, eps=1e-5) + rd + b1d.view(1, -1, 1, 1)
+    td.retain_grad()
+    (F.prelu(td, sd) * gr.double()).sum().backward()
+    mean, var = y.double().mean((0, 2, 3)), y.double().var((0, 2, 3), unbiased=False)
+    invstd = (var + 1e-5).rsqrt().float()
+    got = o.prelu_bn_backward_direct(gr, td.detach().float(), slope, y, mean.float(), invstd, gamma)
+    g_t, g_y, g_b2, g_b1, g_sl, g_gamma, g_beta = got
+    assert g_t.is_contiguous(memory_format=torch.channels_last) and g_y.is_contiguous(
+        memory_format=torch.channels_last
+    )
+    assert torch.equal(g_t, torch.where(td.detach().float() > 0, gr, slope.view(1, -1, 1, 1) * gr))
+    assert g_beta.data_ptr() != g_b1.data_ptr()  # each is some parameter's .grad
+    for name, mine, want in [
+        ("g_t", g_t, td.grad), ("g_y", g_y, yd.grad), ("b2", g_b2, gr.double().sum((0, 2, 3))),
+        ("b1", g_b1, b1d.grad), ("slope", g_sl, sd.grad), ("bn weight", g_gamma, gd.grad), ("bn bias", g_beta, bd.grad),
+    ]:  # fmt: skip
+        torch.testing.assert_close(mine, want.float(), rtol=2e-5, atol=2e-5, msg=name)
 
 
 def test_weight_helpers_equal_their_torch_formulas(isa):

@@ -227,31 +227,26 @@ class _BlockFn(torch.autograd.Function):
         w1s, g2s = p[8 : 8 + n], p[8 + n : 8 + 2 * n]
         bi2, sl2, bo2 = p[8 + 3 * n :]
         g = g.contiguous(memory_format=_CL)
-        # RPReLU 2: out = prelu(t2, sl2) + bo2 (one C pass: the t2 gradient and the bias/slope gradients)
-        g_t2, g_bo2, g_bi2, g_sl2 = ops.prelu_backward_direct(g, t2, sl2)
-        # t2 = bn2(y1) + h (h repeated over the n halves)
-        g_h = g_t2 if n == 1 else g_t2[:, :c] + g_t2[:, c:]
         g2 = g2s[0] if n == 1 else torch.cat(g2s)
-        g_y1, g_g2, g_be2 = torch.ops.aten.native_batch_norm_backward(
-            g_t2, y1, g2, None, None, sm1, si1, True, spec.eps2, [True, True, True]
+        # out = prelu(t2, sl2) + bo2, t2 = bn2(y1) + h (h repeated over the n halves): RPReLU and BN in 2 C passes
+        g_t2, g_y1, g_bo2, g_bi2, g_sl2, g_g2, g_be2 = ops.prelu_bn_backward_direct(
+            g, t2, sl2, y1, sm1, si1, g2
         )
+        g_h = g_t2 if n == 1 else g_t2[:, :c] + g_t2[:, c:]
         # y1 = conv1x1(sign(h + b2), α1·sign(W1))
         w1 = w1s[0] if n == 1 else torch.cat(w1s)
         g_a2, g_w1 = binary_conv_backward(g_y1, h, b2.reshape(-1), w1, alpha1, 1, spec.route)
-        g_u2, g_b2 = ops.approxsign_backward_direct(g_a2, h, b2.reshape(-1))
-        g_h = g_h + g_u2
-        # RPReLU 1: h = prelu(t1, sl1) + bo1
-        g_t1, g_bo1, g_bi1, g_sl1 = ops.prelu_backward_direct(g_h, t1, sl1)
-        # t1 = bn1(y3) + pool(x)
-        g_y3, g_g1, g_be1 = torch.ops.aten.native_batch_norm_backward(
-            g_t1, y3, g1, None, None, sm3, si3, True, spec.eps1, [True, True, True]
+        g_h, g_b2 = ops.approxsign_backward_direct(g_a2, h, b2.reshape(-1), add=g_h)
+        # h = prelu(t1, sl1) + bo1, t1 = bn1(y3) + pool(x)
+        g_t1, g_y3, g_bo1, g_bi1, g_sl1, g_g1, g_be1 = ops.prelu_bn_backward_direct(
+            g_h, t1, sl1, y3, sm3, si3, g1
         )
+        # y3 = conv3x3(sign(x + b1), α3·sign(W3))
         g_a1, g_w3 = binary_conv_backward(g_y3, xl, b1.reshape(-1), w3, alpha3, s, spec.route)
-        g_u1, g_b1 = ops.approxsign_backward_direct(g_a1, xl, b1.reshape(-1))
         g_res = g_t1 if s == 1 else torch.ops.aten.avg_pool2d_backward(
             g_t1, xl, [2, 2], [2, 2], [0, 0], False, True, None
         )  # fmt: skip
-        g_x = g_u1 + g_res
+        g_x, g_b1 = ops.approxsign_backward_direct(g_a1, xl, b1.reshape(-1), add=g_res)
         vec = lambda t, ref: t.view_as(ref)  # noqa: E731
         grads = [
             vec(g_b1, b1),

@@ -72,33 +72,46 @@ def pm1_direct(x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tenso
 
 
 def approxsign_backward_direct(
-    g: torch.Tensor, x: torch.Tensor, bias: torch.Tensor | None = None
+    g: torch.Tensor, x: torch.Tensor, bias: torch.Tensor | None = None, add: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ApproxSign gradient at ``u = x + bias`` (NCHW): ``g · clamp(2 − 2|u|, min=0)`` (channels-last) and
-    its per-channel sum (the gradient of ``bias``), in one C pass."""
+    """The ApproxSign gradient at ``u = x + bias`` (NCHW): ``add + g · clamp(2 − 2|u|, min=0)`` (channels-last;
+    ``add`` is the gradient already flowing into ``x`` by another path, or none) and the per-channel sum of the
+    ApproxSign term (the gradient of ``bias``), in one C pass."""
     g, x = _cl(g), _cl(x)
     c = x.shape[1]
     out, csum, b = torch.empty_like(x), torch.empty(c), _c(bias)
+    ad = None if add is None else _cl(add)
     rc = _cpu.lib().xnor_approxsign_backward(
-        _ptr(g), _ptr(x), x.numel() // c, c, _ptr(b), _ptr(out), _ptr(csum), _threads(), _isa()
+        _ptr(g), _ptr(x), x.numel() // c, c, _ptr(b), _ptr(ad), _ptr(out), _ptr(csum), _threads(), _isa()
     )
     _cpu.check_rc(rc, "approxsign_backward")
     return out, csum
 
 
-def prelu_backward_direct(
-    g: torch.Tensor, t: torch.Tensor, slope: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``prelu(t, slope)``'s backward for NCHW ``g``/``t`` in one C pass: the gradient w.r.t. ``t``
-    (channels-last) and the per-channel sums of ``g``, of that gradient and of the slope gradient."""
-    g, t = _cl(g), _cl(t)
+def prelu_bn_backward_direct(
+    g: torch.Tensor,
+    t: torch.Tensor,
+    slope: torch.Tensor,
+    y: torch.Tensor,
+    mean: torch.Tensor,
+    invstd: torch.Tensor,
+    gamma: torch.Tensor,
+) -> tuple[torch.Tensor, ...]:
+    """The backward of ``out = prelu(t, slope) + b2`` with ``t = bn(y) + shortcut + b1`` (training BatchNorm with
+    batch ``mean`` and ``invstd``), for NCHW ``g``/``t``/``y``, in two C passes: the gradient of ``t`` (which is
+    also the shortcut's), the BN input gradient (``native_batch_norm_backward``'s training formula), both
+    channels-last, and the gradients of ``b2``, ``b1``, ``slope``, the BN weight and the BN bias."""
+    g, t, y = _cl(g), _cl(t), _cl(y)
     c = t.shape[1]
-    gt, sums, sl = torch.empty_like(t), torch.empty(3, c), _c(slope)
-    rc = _cpu.lib().xnor_prelu_backward(
-        _ptr(g), _ptr(t), _ptr(sl), t.numel() // c, c, _ptr(gt), _ptr(sums), _threads(), _isa()
-    )
-    _cpu.check_rc(rc, "prelu_backward")
-    return gt, sums[0], sums[1], sums[2]
+    gt, gy, sums = torch.empty_like(t), torch.empty_like(t), torch.empty(4, c)
+    vecs = [_c(v.reshape(-1)) for v in (slope, mean, invstd, gamma)]  # kept: copies must outlive the call
+    sl, mu, inv, ga = vecs
+    rc = _cpu.lib().xnor_prelu_bn_backward(
+        _ptr(g), _ptr(t), _ptr(sl), _ptr(y), _ptr(mu), _ptr(inv), _ptr(ga), t.numel() // c, c, _ptr(gt), _ptr(gy),
+        _ptr(sums), _threads(), _isa(),
+    )  # fmt: skip
+    _cpu.check_rc(rc, "prelu_bn_backward")
+    return gt, gy, sums[0], sums[1], sums[2], sums[3], sums[1].clone()  # own tensors: each becomes a .grad
 
 
 def weff_direct(w: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:

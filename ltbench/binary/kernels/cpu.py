@@ -151,10 +151,10 @@ def lib() -> ctypes.CDLL:
             so.xnor_pack_weights.argtypes = [_p, _i, _i, _i, _p, _p]
             so.xnor_pm1.argtypes = [_p, _i, _i, _p, _p, _i, _i]
             so.xnor_pm1.restype = ctypes.c_int
-            so.xnor_approxsign_backward.argtypes = [_p, _p, _i, _i, _p, _p, _p, _i, _i]
+            so.xnor_approxsign_backward.argtypes = [_p, _p, _i, _i, _p, _p, _p, _p, _i, _i]
             so.xnor_approxsign_backward.restype = ctypes.c_int
-            so.xnor_prelu_backward.argtypes = [_p, _p, _p, _i, _i, _p, _p, _i, _i]
-            so.xnor_prelu_backward.restype = ctypes.c_int
+            so.xnor_prelu_bn_backward.argtypes = [_p] * 7 + [_i, _i, _p, _p, _p, _i, _i]
+            so.xnor_prelu_bn_backward.restype = ctypes.c_int
             so.xnor_weff.argtypes = [_p, _i, _i, _i, _p, _p, _i]
             so.xnor_weff.restype = ctypes.c_int
             so.xnor_ste_weight_grad.argtypes = [_p, _p, _i, _i, _i, _p, _i]

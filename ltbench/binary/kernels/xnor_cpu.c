@@ -218,28 +218,39 @@ int xnor_pm1(const float *x, int64_t rows, int64_t C, const float *bias, float *
   return 0;
 }
 
-int xnor_approxsign_backward(const float *g, const float *x, int64_t rows, int64_t C, const float *bias, float *out,
-                             float *csum, int64_t nthreads, int64_t isa) {
+int xnor_approxsign_backward(const float *g, const float *x, int64_t rows, int64_t C, const float *bias,
+                             const float *add, float *out, float *csum, int64_t nthreads, int64_t isa) {
   if (!g || !x || !out || !csum || rows <= 0 || C <= 0) return -1;
   if (!xnor_isa_supported(isa)) return -3;
   const int64_t nb = (rows + XNOR_RB - 1) / XNOR_RB;
   float *part = (float *)malloc((size_t)(nb * C) * sizeof(float));
   if (!part) return -2;
-  XNOR_DISPATCH(isa, approxsign_bwd, g, x, rows, C, bias, out, part, nthreads);
+  XNOR_DISPATCH(isa, approxsign_bwd, g, x, rows, C, bias, add, out, part, nthreads);
   sum_blocks(part, nb, C, csum);
   free(part);
   return 0;
 }
 
-int xnor_prelu_backward(const float *g, const float *t, const float *slope, int64_t rows, int64_t C, float *gt,
-                        float *sums, int64_t nthreads, int64_t isa) {
-  if (!g || !t || !slope || !gt || !sums || rows <= 0 || C <= 0) return -1;
+int xnor_prelu_bn_backward(const float *g, const float *t, const float *slope, const float *y, const float *mean,
+                           const float *invstd, const float *gamma, int64_t rows, int64_t C, float *gt, float *gy,
+                           float *sums, int64_t nthreads, int64_t isa) {
+  if (!g || !t || !slope || !y || !mean || !invstd || !gamma || !gt || !gy || !sums || rows <= 0 || C <= 0)
+    return -1;
   if (!xnor_isa_supported(isa)) return -3;
   const int64_t nb = (rows + XNOR_RB - 1) / XNOR_RB;
-  float *part = (float *)malloc((size_t)(nb * 3 * C) * sizeof(float));
+  float *part = (float *)malloc((size_t)(nb * 4 * C + 3 * C) * sizeof(float));
   if (!part) return -2;
-  XNOR_DISPATCH(isa, prelu_bwd, g, t, slope, rows, C, gt, part, nthreads);
-  sum_blocks(part, nb, 3 * C, sums);
+  float *k = part + nb * 4 * C;
+  XNOR_DISPATCH(isa, prelu_bn_bwd1, g, t, slope, y, mean, rows, C, gt, part, nthreads);
+  sum_blocks(part, nb, 4 * C, sums); /* sums[0..3][C]: g, gt, slope gradient, gt * (y - mean) */
+  for (int64_t c = 0; c < C; c++) {
+    const double is = invstd[c], s3 = sums[3 * C + c];
+    k[c] = gamma[c] * invstd[c];
+    k[C + c] = (float)((double)sums[C + c] / (double)rows);
+    k[2 * C + c] = (float)(is * is * s3 / (double)rows);
+    sums[3 * C + c] = (float)(s3 * is); /* the BN weight gradient: sum of gt * xhat */
+  }
+  XNOR_DISPATCH(isa, bn_bwd2, gt, y, mean, k, rows, C, gy, nthreads);
   free(part);
   return 0;
 }

@@ -48,16 +48,20 @@ int xnor_pack(const float *x, int64_t rows, int64_t C, const float *bias, uint64
 /* Weights straight from float OIHW w[N][C][taps]: panels [ceil(N/32)][taps*cw][32] (bit = w < 0, missing lanes
  * and pad bits 0) and tapsum[N][taps] = sum_c sign(w) (sign(0) = +1). Used per training step. */
 int xnor_pack_weights(const float *w, int64_t N, int64_t C, int64_t taps, uint64_t *panels, int32_t *tapsum);
-/* Elementwise steps of the fused training block's backward, on channels-last [rows][C] float32 (bias may be NULL;
- * channel sums over rows in blocks of 64 rows, then in double in block order: independent of the thread count).
- * xnor_pm1: out = sign(x + bias), sign(0) = +1. xnor_approxsign_backward: out = g * clamp(2 - 2|x + bias|, min 0),
- * csum[C] its channel sums. xnor_prelu_backward: gt = t > 0 ? g : slope*g and sums[3][C] = channel sums of g, gt
- * and the slope gradient (t > 0 ? 0 : t*g). */
+/* Elementwise steps of the fused training block's backward, on channels-last [rows][C] float32 (bias/add may be
+ * NULL; channel sums over rows in blocks of 64 rows, then in double in block order: independent of the thread count).
+ * xnor_pm1: out = sign(x + bias), sign(0) = +1. xnor_approxsign_backward: out = add + g * clamp(2 - 2|x + bias|,
+ * min 0), csum[C] the channel sums of the second term. xnor_prelu_bn_backward: the backward of
+ * prelu(t, slope) + b2 with t = bn(y) + shortcut + b1 (training BatchNorm, batch mean and invstd):
+ * gt = t > 0 ? g : slope*g, gy = the BN input gradient (native_batch_norm_backward's formula) and sums[4][C] =
+ * channel sums of g, gt (the b1 and BN bias gradients), the slope gradient (t > 0 ? 0 : t*g) and the BN weight
+ * gradient (sum of gt * (y - mean) * invstd). */
 int xnor_pm1(const float *x, int64_t rows, int64_t C, const float *bias, float *out, int64_t nthreads, int64_t isa);
-int xnor_approxsign_backward(const float *g, const float *x, int64_t rows, int64_t C, const float *bias, float *out,
-                             float *csum, int64_t nthreads, int64_t isa);
-int xnor_prelu_backward(const float *g, const float *t, const float *slope, int64_t rows, int64_t C, float *gt,
-                        float *sums, int64_t nthreads, int64_t isa);
+int xnor_approxsign_backward(const float *g, const float *x, int64_t rows, int64_t C, const float *bias,
+                             const float *add, float *out, float *csum, int64_t nthreads, int64_t isa);
+int xnor_prelu_bn_backward(const float *g, const float *t, const float *slope, const float *y, const float *mean,
+                           const float *invstd, const float *gamma, int64_t rows, int64_t C, float *gt, float *gy,
+                           float *sums, int64_t nthreads, int64_t isa);
 /* The float conv's binary weights from latent OIHW w, written OHWI (channels-last): alpha[o] * sign(w), sign(0) = +1;
  * and the clipped STE back: out (OIHW) = |w| <= 1 ? gw (OHWI) : 0. */
 int xnor_weff(const float *w, int64_t O, int64_t I, int64_t taps, const float *alpha, float *out, int64_t isa);

@@ -438,10 +438,11 @@ static void SFX(pm1)(const float *restrict x, int64_t rows, int64_t C, const flo
   }
 }
 
-/* ApproxSign backward at u = x + bias: out = g * clamp(2 - 2|u|, min 0); part[blk][c] = block sums of out. */
+/* ApproxSign backward at u = x + bias: out = add + g * clamp(2 - 2|u|, min 0) (add may be NULL: 0);
+ * part[blk][c] = block sums of g * clamp(...) (the bias gradient, without add). */
 static void SFX(approxsign_bwd)(const float *restrict g, const float *restrict x, int64_t rows, int64_t C,
-                                const float *restrict bias, float *restrict out, float *restrict part,
-                                int64_t nt) {
+                                const float *restrict bias, const float *restrict add, float *restrict out,
+                                float *restrict part, int64_t nt) {
   const int64_t nb = (rows + XNOR_RB - 1) / XNOR_RB;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads((int)(nt > 0 ? nt : 1)) schedule(static)
@@ -452,48 +453,69 @@ static void SFX(approxsign_bwd)(const float *restrict g, const float *restrict x
     const int64_t r1 = (blk + 1) * XNOR_RB < rows ? (blk + 1) * XNOR_RB : rows;
     for (int64_t r = blk * XNOR_RB; r < r1; r++) {
       const float *restrict gr = g + r * C, *restrict xr = x + r * C;
+      const float *restrict ar = add ? add + r * C : NULL;
       float *restrict o = out + r * C;
       for (int64_t c = 0; c < C; c++) {
         const float u = bias ? xr[c] + bias[c] : xr[c];
         float m = 2.0f - 2.0f * fabsf(u);
         m = m < 0.0f ? 0.0f : m;
         const float v = gr[c] * m;
-        o[c] = v;
+        o[c] = ar ? ar[c] + v : v;
         s[c] += v;
       }
     }
   }
 }
 
-/* One row of prelu_bwd (restrict parameters, so the compiler vectorises the selects and the three sums). */
-static inline void SFX(prelu_bwd_row)(const float *restrict g, const float *restrict t, const float *restrict slope,
-                                      int64_t C, float *restrict gt, float *restrict s0, float *restrict s1,
-                                      float *restrict s2) {
+/* One row of prelu_bn_bwd's first pass (restrict parameters, so the compiler vectorises the selects and sums). */
+static inline void SFX(prelu_bn_row)(const float *restrict g, const float *restrict t, const float *restrict slope,
+                                     const float *restrict y, const float *restrict mean, int64_t C,
+                                     float *restrict gt, float *restrict s) {
+  float *restrict s0 = s, *restrict s1 = s + C, *restrict s2 = s + 2 * C, *restrict s3 = s + 3 * C;
   for (int64_t c = 0; c < C; c++) {
-    const float gv = g[c], tv = t[c], sg = slope[c] * gv, tg = tv * gv; /* both unconditional: the */
+    const float gv = g[c], tv = t[c], sg = slope[c] * gv, tg = tv * gv; /* all unconditional: the */
     const float v = tv > 0.0f ? gv : sg;                                 /* selects vectorise */
     gt[c] = v;
     s0[c] += gv;
     s1[c] += v;
     s2[c] += tv > 0.0f ? 0.0f : tg;
+    s3[c] += v * (y[c] - mean[c]);
   }
 }
 
-/* PReLU backward (torch's _prelu_kernel_backward): gt = t > 0 ? g : slope*g, with the block sums
- * part[blk][0][c] of g, part[blk][1][c] of gt and part[blk][2][c] of the slope gradient (t > 0 ? 0 : t*g). */
-static void SFX(prelu_bwd)(const float *restrict g, const float *restrict t, const float *restrict slope,
-                           int64_t rows, int64_t C, float *restrict gt, float *restrict part, int64_t nt) {
+/* The backward of out = prelu(t, slope) + b2 with t = bn(y) + shortcut + b1 (training BN, batch statistics), pass 1:
+ * gt = t > 0 ? g : slope*g (the gradient of t, and of the shortcut) and the block sums part[blk][4][C] of g, gt,
+ * the slope gradient (t > 0 ? 0 : t*g) and gt * (y - mean). */
+static void SFX(prelu_bn_bwd1)(const float *restrict g, const float *restrict t, const float *restrict slope,
+                               const float *restrict y, const float *restrict mean, int64_t rows, int64_t C,
+                               float *restrict gt, float *restrict part, int64_t nt) {
   const int64_t nb = (rows + XNOR_RB - 1) / XNOR_RB;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads((int)(nt > 0 ? nt : 1)) schedule(static)
 #endif
   for (int64_t blk = 0; blk < nb; blk++) {
-    float *s0 = part + blk * 3 * C;
-    memset(s0, 0, (size_t)(3 * C) * sizeof(float));
+    float *s = part + blk * 4 * C;
+    memset(s, 0, (size_t)(4 * C) * sizeof(float));
     const int64_t r1 = (blk + 1) * XNOR_RB < rows ? (blk + 1) * XNOR_RB : rows;
     for (int64_t r = blk * XNOR_RB; r < r1; r++)
-      SFX(prelu_bwd_row)(g + r * C, t + r * C, slope, C, gt + r * C, s0, s0 + C, s0 + 2 * C);
+      SFX(prelu_bn_row)(g + r * C, t + r * C, slope, y + r * C, mean, C, gt + r * C, s);
   }
+}
+
+static inline void SFX(bn_bwd_row)(const float *restrict gt, const float *restrict y, const float *restrict mean,
+                                   const float *restrict k1, const float *restrict mg, const float *restrict k2,
+                                   int64_t C, float *restrict gy) {
+  for (int64_t c = 0; c < C; c++) gy[c] = k1[c] * ((gt[c] - mg[c]) - (y[c] - mean[c]) * k2[c]);
+}
+
+/* Pass 2: the BN input gradient gy = k1 * ((gt - mg) - (y - mean) * k2), k1 = gamma*invstd, mg = mean of gt,
+ * k2 = invstd^2 * mean of gt * (y - mean) (native_batch_norm_backward's training formula). */
+static void SFX(bn_bwd2)(const float *restrict gt, const float *restrict y, const float *restrict mean,
+                         const float *restrict k, int64_t rows, int64_t C, float *restrict gy, int64_t nt) {
+#ifdef _OPENMP
+#pragma omp parallel for num_threads((int)(nt > 0 ? nt : 1)) schedule(static)
+#endif
+  for (int64_t r = 0; r < rows; r++) SFX(bn_bwd_row)(gt + r * C, y + r * C, mean, k, k + C, k + 2 * C, C, gy + r * C);
 }
 
 /* Binary weights of the float convolution, from latent OIHW w: out in OHWI (channels-last) order,
