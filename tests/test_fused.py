@@ -133,6 +133,9 @@ def test_fused_only_where_exact():
     assert not fused.can_fuse(blk.eval(), x)
     step1 = ReActBlock(8, 16, binary_weights=False).train()
     assert not fused.can_fuse(step1, x)
+    unscaled = ReActBlock(8, 16).train()
+    unscaled.conv1x1[0].scaled = False  # sign weights without α: the eager path runs
+    assert not fused.can_fuse(unscaled, x)
     synced = torch.nn.SyncBatchNorm.convert_sync_batchnorm(ReActBlock(8, 16)).train()
     assert not fused.can_fuse(synced, x)  # statistics across processes: the eager SyncBatchNorm runs
     blk.fused = False

@@ -230,9 +230,11 @@ def test_pack_weights_equals_pack_conv(isa):
     for shape in [(70, 130, 3, 3), (32, 64, 1, 1), (5, 8, 3, 3)]:
         w = torch.randn(shape, generator=g)
         w[0, 0, 0, 0], w[-1, -1, 0, 0] = 0.0, -0.0  # sign(0) = sign(-0.0) = +1
-        panels, tapsum = ops().pack_weights(w)
+        panels, tapsum, alpha = ops().pack_weights(w)
         ref = pack.pack_conv(w)
         assert torch.equal(panels, ref.panels) and torch.equal(tapsum, ref.tapsum)
+        want = w.double().abs().mean((1, 2, 3)).float()  # α = mean |W| per output channel
+        torch.testing.assert_close(alpha, want, rtol=1e-7, atol=0)
 
 
 def test_conv_plan_equals_the_custom_op(isa):

@@ -51,6 +51,9 @@ def can_fuse(block: nn.Module, x: torch.Tensor) -> bool:
         and x.device.type == "cpu"
         and x.dtype == torch.float32
         and block.conv3x3.binary_weights
+        and all(
+            cv.scaled for cv in (block.conv3x3, *block.conv1x1)
+        )  # α = mean |W|, computed with the packing
         and all(_plain_bn(bn) for bn in (block.bn1, *block.bn2))
         and not torch.compiler.is_compiling()
         and kernel_available()
@@ -86,20 +89,15 @@ class _Spec:
     route: str  # how the backward computes the float conv gradients (kernels.cpu.grad_route)
 
 
-def _xnor_conv(bits, w, alpha, c, n, k, stride, pad) -> torch.Tensor:
-    """``α·Σ ±1·±1`` as float32 channels_last NCHW (the kernel writes NHWC); W is packed per call (it changes
-    every step), and the kernel is called directly (:class:`ops.ConvPlan`)."""
-    panels, tapsum = ops.pack_weights(w)
+def _xnor_conv(bits, panels, tapsum, alpha, c, n, k, stride, pad) -> torch.Tensor:
+    """``α·Σ ±1·±1`` as float32 channels_last NCHW (the kernel writes NHWC) from W's panels (packed per step,
+    :func:`ops.pack_weights`), calling the kernel directly (:class:`ops.ConvPlan`)."""
     plan = ops.ConvPlan(panels, tapsum, c, n, k, k, stride, pad, alpha)
     b, h, ww, _ = bits.shape
     ho, wo = plan.out_hw(h, ww)
     y = torch.empty(b, ho, wo, n)
     plan(bits, None, y, None)
     return y.permute(0, 3, 1, 2)
-
-
-def _alpha(conv: nn.Module) -> torch.Tensor:
-    return conv.scale().float().contiguous()
 
 
 def _momentum(bn: nn.BatchNorm2d) -> float:
@@ -197,17 +195,19 @@ class _BlockFn(torch.autograd.Function):
         b1, w3, g1, be1, bi1, sl1, bo1, b2 = p[:8]
         w1s, g2s, be2s = p[8 : 8 + n], p[8 + n : 8 + 2 * n], p[8 + 2 * n : 8 + 3 * n]
         bi2, sl2, bo2 = p[8 + 3 * n :]
-        alpha3, alpha1, rm1, rv1, rm2, rv2 = bufs
+        rm1, rv1, rm2, rv2 = bufs
         xl = x.contiguous(memory_format=_CL)
         bits1 = ops.sign_pack_direct(_nhwc(xl), b1.reshape(-1))
-        y3 = _xnor_conv(bits1, w3, alpha3, c, c, 3, s, 1)
+        panels3, tapsum3, alpha3 = ops.pack_weights(w3)  # α = mean |W| per output channel, as conv.scale()
+        y3 = _xnor_conv(bits1, panels3, tapsum3, alpha3, c, c, 3, s, 1)
         res = F.avg_pool2d(xl, 2) if s == 2 else xl
         t1, h, sm3, si3 = ops.bn_act_train_direct(
             y3, g1, be1, rm1, rv1, spec.mom1, spec.eps1, res, bi1, sl1, bo1
         )
         bits2 = ops.sign_pack_direct(_nhwc(h), b2.reshape(-1))
         w1 = w1s[0] if n == 1 else torch.cat(w1s)
-        y1 = _xnor_conv(bits2, w1, alpha1, c, co, 1, 1, 0)
+        panels1, tapsum1, alpha1 = ops.pack_weights(w1)
+        y1 = _xnor_conv(bits2, panels1, tapsum1, alpha1, c, co, 1, 1, 0)
         g2 = g2s[0] if n == 1 else torch.cat(g2s)
         be2 = be2s[0] if n == 1 else torch.cat(be2s)
         # the shortcut h is repeated over the n output groups (channel j adds h[j % c])
@@ -287,8 +287,7 @@ def block_forward(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
         spec.mom2 = _momentum(bn)
     rm2 = bn2[0].running_mean if n == 1 else torch.cat([bn.running_mean for bn in bn2])
     rv2 = bn2[0].running_var if n == 1 else torch.cat([bn.running_var for bn in bn2])
-    alpha1 = torch.cat([_alpha(cv) for cv in block.conv1x1])
-    bufs = [_alpha(block.conv3x3), alpha1, bn1.running_mean, bn1.running_var, rm2, rv2]
+    bufs = [bn1.running_mean, bn1.running_var, rm2, rv2]
     p = [block.rsign1.bias, block.conv3x3.weight, bn1.weight, bn1.bias, block.rprelu1.bias_in]
     p += [block.rprelu1.prelu.weight, block.rprelu1.bias_out, block.rsign2.bias]
     p += [cv.weight for cv in block.conv1x1] + [bn.weight for bn in bn2] + [bn.bias for bn in bn2]

@@ -215,17 +215,18 @@ def conv_backward_amx_direct(
     return g_x, g_w
 
 
-def pack_weights(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Float OIHW ``w`` → CPU panels ``[ceil(N/32), taps·cw, 32]`` int64 and ``tapsum`` ``[N, taps]`` int32 in one
-    C pass (the same words as :func:`ltbench.binary.pack.pack_conv`; for training, where W changes per step)."""
+def pack_weights(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Float OIHW ``w`` → CPU panels ``[ceil(N/32), taps·cw, 32]`` int64, ``tapsum`` ``[N, taps]`` int32 and
+    α = mean |W| per output channel ``[N]`` (summed in double) in one C pass (the same words as
+    :func:`ltbench.binary.pack.pack_conv`; for training, where W changes per step)."""
     w = w.detach().contiguous().float()
     n, c, kh, kw = w.shape
     taps = kh * kw
     panels = torch.empty((n + _cpu.PANEL - 1) // _cpu.PANEL, taps * n_words(c), _cpu.PANEL, dtype=torch.int64)
-    tapsum = torch.empty(n, taps, dtype=torch.int32)
-    rc = _cpu.lib().xnor_pack_weights(_ptr(w), n, c, taps, _ptr(panels), _ptr(tapsum))
+    tapsum, alpha = torch.empty(n, taps, dtype=torch.int32), torch.empty(n)
+    rc = _cpu.lib().xnor_pack_weights(_ptr(w), n, c, taps, _ptr(panels), _ptr(tapsum), _ptr(alpha))
     _cpu.check_rc(rc, "pack_weights")
-    return panels, tapsum
+    return panels, tapsum, alpha
 
 
 @sign_pack.register_fake

@@ -148,7 +148,7 @@ def lib() -> ctypes.CDLL:
             so.xnor_conv_repeat.restype = ctypes.c_int
             so.xnor_pack.argtypes = [_p, _i, _i, _p, _p, _i, _i, _i]
             so.xnor_pack.restype = ctypes.c_int
-            so.xnor_pack_weights.argtypes = [_p, _i, _i, _i, _p, _p]
+            so.xnor_pack_weights.argtypes = [_p, _i, _i, _i, _p, _p, _p]
             so.xnor_pm1.argtypes = [_p, _i, _i, _p, _p, _i, _i]
             so.xnor_pm1.restype = ctypes.c_int
             so.xnor_approxsign_backward.argtypes = [_p, _p, _i, _i, _p, _p, _p, _p, _i, _i]

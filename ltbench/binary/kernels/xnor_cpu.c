@@ -160,28 +160,40 @@ int xnor_pack(const float *x, int64_t rows, int64_t C, const float *bias, uint64
   return 0;
 }
 
-int xnor_pack_weights(const float *w, int64_t N, int64_t C, int64_t taps, uint64_t *panels, int32_t *tapsum) {
+int xnor_pack_weights(const float *w, int64_t N, int64_t C, int64_t taps, uint64_t *panels, int32_t *tapsum,
+                      float *alpha) {
   if (!w || !panels || !tapsum || N <= 0 || C <= 0 || taps <= 0) return -1;
   const int64_t cw = (C + 63) / 64, kwords = taps * cw, npan = (N + XNOR_PANEL - 1) / XNOR_PANEL;
   memset(panels, 0, (size_t)(npan * kwords * XNOR_PANEL) * sizeof(uint64_t));
+  uint64_t *word = (uint64_t *)malloc((size_t)kwords * sizeof(uint64_t));
+  int32_t *neg = (int32_t *)malloc((size_t)taps * sizeof(int32_t));
+  if (!word || !neg) {
+    free(word);
+    free(neg);
+    return -2;
+  }
   for (int64_t n = 0; n < N; n++) {
     uint64_t *dst = panels + (n / XNOR_PANEL) * kwords * XNOR_PANEL + n % XNOR_PANEL;
     const float *wn = w + n * C * taps;
-    for (int64_t t = 0; t < taps; t++) {
-      int32_t neg = 0;
-      for (int64_t q = 0; q < cw; q++) { /* each word built in a register, stored once */
-        const int64_t c0 = q * 64, c1 = c0 + 64 < C ? c0 + 64 : C;
-        uint64_t word = 0;
-        for (int64_t c = c0; c < c1; c++) {
-          const uint64_t bit = xnor_bit(wn[c * taps + t]);
-          neg += (int32_t)bit;
-          word |= bit << (c - c0);
-        }
-        dst[(t * cw + q) * XNOR_PANEL] = word;
+    memset(word, 0, (size_t)kwords * sizeof(uint64_t));
+    memset(neg, 0, (size_t)taps * sizeof(int32_t));
+    double asum = 0.0;
+    for (int64_t c = 0; c < C; c++) { /* w[n][c][0..taps) is contiguous: read in order, set bit c of each tap */
+      const float *wc = wn + c * taps;
+      const int64_t q = c >> 6, sh = c & 63;
+      for (int64_t t = 0; t < taps; t++) {
+        const uint64_t bit = xnor_bit(wc[t]);
+        word[t * cw + q] |= bit << sh;
+        neg[t] += (int32_t)bit;
+        asum += fabs((double)wc[t]);
       }
-      tapsum[n * taps + t] = (int32_t)C - 2 * neg;
     }
+    for (int64_t k = 0; k < kwords; k++) dst[k * XNOR_PANEL] = word[k];
+    for (int64_t t = 0; t < taps; t++) tapsum[n * taps + t] = (int32_t)C - 2 * neg[t];
+    if (alpha) alpha[n] = (float)(asum / (double)(C * taps));
   }
+  free(word);
+  free(neg);
   return 0;
 }
 

@@ -46,8 +46,10 @@ int xnor_conv_repeat(const xnor_conv_args *a, int64_t n);
 int xnor_pack(const float *x, int64_t rows, int64_t C, const float *bias, uint64_t *out, int64_t cw,
               int64_t nthreads, int64_t isa);
 /* Weights straight from float OIHW w[N][C][taps]: panels [ceil(N/32)][taps*cw][32] (bit = w < 0, missing lanes
- * and pad bits 0) and tapsum[N][taps] = sum_c sign(w) (sign(0) = +1). Used per training step. */
-int xnor_pack_weights(const float *w, int64_t N, int64_t C, int64_t taps, uint64_t *panels, int32_t *tapsum);
+ * and pad bits 0), tapsum[N][taps] = sum_c sign(w) (sign(0) = +1) and, unless alpha is NULL, alpha[N] = mean |w|
+ * per output channel (summed in double). Used per training step. */
+int xnor_pack_weights(const float *w, int64_t N, int64_t C, int64_t taps, uint64_t *panels, int32_t *tapsum,
+                      float *alpha);
 /* Elementwise steps of the fused training block's backward, on channels-last [rows][C] float32 (bias/add may be
  * NULL; channel sums over rows in blocks of 64 rows, then in double in block order: independent of the thread count).
  * xnor_pm1: out = sign(x + bias), sign(0) = +1. xnor_approxsign_backward: out = add + g * clamp(2 - 2|x + bias|,
