@@ -12,7 +12,8 @@ T1  one optimizer-free training step (forward, cross-entropy, backward) of ``rea
     (every binary conv's on its shapes), which exact float gradients cannot skip; ``bound_ratio`` =
     eager / floor, the most an exact fused step on that route could reach.
 Also (the demo's other per-step costs, each against what it replaced, same run): ``D1`` the digits train transform
-per image (``NearestRandomAffine`` against torchvision's ``v2.RandomAffine``, same draws and pixels), ``O1`` one
+per image (``NearestRandomAffine`` against torchvision's ``v2.RandomAffine``, same draws and pixels), ``D2`` a batch of
+64 digits train images from the split (its batched fetch against image by image, same pixels), ``O1`` one
 Adam step over ``reactnet-a-tiny``'s parameters (fused against torch's per-tensor loop); images/s of a full Adam
 step of ``cnn-digits`` and ``reactnet-a-tiny``.
 
@@ -187,6 +188,30 @@ def data_case(cases, rounds: int) -> None:
           f" µs  ×{t_t / t_o:.2f}", flush=True)  # fmt: skip
 
 
+def loader_case(cases, rounds: int) -> None:
+    """D2: one batch of 64 digits-LT10 train images as the trainer's DataLoader fetches it: the split's batched
+    path (``ImageSplit.__getitems__``: the transform once on the stacked batch) against image by image (the same
+    transform per image, then the default collate), same draws and pixels."""
+    import tempfile
+
+    from ltbench.builders.build import build
+    from torch.utils.data import default_collate
+
+    from ltbench.data import ImageSplit, open_split
+    from ltbench.families import get_family
+    from ltbench.registry import DATASETS
+
+    with tempfile.TemporaryDirectory() as root:
+        build(DATASETS.get("digits"), 10, Path(root))
+        split = ImageSplit(open_split("digits-lt10", root), "train", get_family("digits").train_transform())
+    idx = list(range(64))
+    t_b = _median_time(lambda: default_collate(split.__getitems__(idx)), rounds, 20)
+    t_i = _median_time(lambda: default_collate([split[i] for i in idx]), rounds, 20)
+    cases.append(_row("D2", "digits train batch of 64 from the split", "image-by-image-fetch", t_b, t_i))
+    print(f"D2  digits train batch of 64: batched {t_b * 1e3:.2f} ms, image by image {t_i * 1e3:.2f} ms"
+          f"  ×{t_i / t_b:.2f}", flush=True)  # fmt: skip
+
+
 def _affine_kwargs(fast) -> dict:
     ref = fast.reference
     return {"degrees": ref.degrees, "translate": ref.translate, "scale": ref.scale}
@@ -254,6 +279,7 @@ def main() -> None:
             train_step_case(cases, name, c, size, batch, kw, threads, rounds)
     torch.set_num_threads(1)
     data_case(cases, rounds)
+    loader_case(cases, rounds)
     optimizer_case(cases, rounds)
     torch.set_num_threads(args.threads[0])
     base = images_per_s("cnn-digits", 1, 8, 64, 20)

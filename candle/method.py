@@ -67,6 +67,7 @@ from ltbench.candle.teacher import MultiResTeacher
 from torch import nn
 from torch.utils.data import Dataset
 
+from ltbench.data import fetch_batch
 from ltbench.method import Method, Task
 from ltbench.registry import METHODS
 from ltbench.stage_records import add_stage
@@ -85,6 +86,9 @@ class IndexedSet(Dataset):
 
     def __getitem__(self, i: int):
         return self.base[i][0], i
+
+    def __getitems__(self, indices: list[int]):
+        return [(img, i) for (img, _), i in zip(fetch_batch(self.base, indices), indices, strict=True)]
 
 
 @METHODS.register("candle", variants=VARIANTS)

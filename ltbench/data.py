@@ -187,6 +187,37 @@ class ImageSplit:
             img = self.transform(img)
         return img, int(self.labels[i])
 
+    def __getitems__(self, indices: list[int]) -> list[tuple[Any, int]]:
+        """What torch's ``DataLoader`` fetches for a batch in place of ``[self[i] for i in indices]``: the same
+        samples (same pixels, same random draws in the same order), with the transform run once on the stacked
+        batch where :func:`~ltbench.families.batch_transform` can promise that (the digits train and eval
+        transforms: 64 images in ≈ 6 ms instead of ≈ 35 ms one by one)."""
+        batch = self._batch_fn()
+        if batch is None or not indices or self._cache is None:
+            return [self[i] for i in indices]
+        imgs = [self._cache[i] for i in indices]
+        if any(t.shape != imgs[0].shape for t in imgs):
+            return [self[i] for i in indices]
+        import torch
+
+        out = batch(torch.stack(imgs))
+        return list(zip(out.unbind(0), self.labels[indices].tolist(), strict=True))
+
+    def _batch_fn(self):
+        from ltbench.families import batch_transform
+
+        if getattr(self, "_batch_key", None) is not self.transform:  # the transform may be swapped after init
+            self._batch_key = self.transform
+            self._batch = None if self.transform is None else batch_transform(self.transform)
+        return self._batch
+
+
+def fetch_batch(dataset: Any, indices: list[int]) -> list[Any]:
+    """``[dataset[i] for i in indices]``, through the dataset's ``__getitems__`` where it has one (as torch's
+    ``DataLoader`` fetches), for wrappers that keep the batched path of the split they wrap."""
+    getitems = getattr(dataset, "__getitems__", None)
+    return getitems(indices) if callable(getitems) else [dataset[i] for i in indices]
+
 
 def num_workers() -> int:
     return int(os.environ.get("LTBENCH_WORKERS", "0"))

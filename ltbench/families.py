@@ -80,40 +80,78 @@ class NearestRandomAffine(torch.nn.Module):
 
         self.reference = v2.RandomAffine(**kwargs)
 
-    def forward(self, img: Any) -> Any:
+    def _handles(self, img: Any, ndim: int = 2) -> bool:
         from torchvision.transforms.v2._utils import _get_fill
 
         ref = self.reference
-        fill = _get_fill(ref._fill, type(img))
-        if (
-            type(img) is not torch.Tensor
-            or img.ndim < 2
-            or img.device.type != "cpu"
-            or img.requires_grad
-            or getattr(ref.interpolation, "value", ref.interpolation) != "nearest"
-            or ref.center is not None
-            or fill not in (None, 0)
-        ):
-            return ref(img)
-        return _nearest_affine(img, **ref.make_params([img]))
+        return (
+            type(img) is torch.Tensor
+            and img.ndim >= ndim
+            and img.device.type == "cpu"
+            and not img.requires_grad
+            and getattr(ref.interpolation, "value", ref.interpolation) == "nearest"
+            and ref.center is None
+            and _get_fill(ref._fill, type(img)) in (None, 0)
+        )
+
+    def forward(self, img: Any) -> Any:
+        if not self._handles(img):
+            return self.reference(img)
+        return _nearest_affine(img[None], [self.reference.make_params([img])])[0]
+
+    def batch(self, imgs: torch.Tensor) -> torch.Tensor:
+        """``torch.stack([self(img) for img in imgs])``, the same draws in the same order, warped in one gather."""
+        if not self._handles(imgs, ndim=3):
+            return torch.stack([self(img) for img in imgs])
+        return _nearest_affine(imgs, [self.reference.make_params([img]) for img in imgs])
 
 
-def _nearest_affine(img: torch.Tensor, angle: float, translate, scale: float, shear) -> torch.Tensor:
-    from torchvision.transforms.v2.functional._geometry import _get_inverse_affine_matrix
-
-    h, w = img.shape[-2:]
+def _nearest_affine(imgs: torch.Tensor, params: list[dict[str, Any]]) -> torch.Tensor:
+    """Warp image ``b`` of ``imgs`` (B, ..., H, W) by ``params[b]`` (``RandomAffine.make_params``' dict)."""
+    h, w = imgs.shape[-2:]
     xs, ys, half, one, two = _grid_constants(h, w)
-    matrix = _get_inverse_affine_matrix([0.0, 0.0], angle, [float(t) for t in translate], scale, list(shear))
-    theta = np.asarray(matrix, dtype=np.float32).reshape(2, 3).T / half
-    gx = xs * theta[0, 0] + ys * theta[1, 0] + theta[2, 0]
-    gy = xs * theta[0, 1] + ys * theta[1, 1] + theta[2, 1]
+    # (B, 3, 2, 1, 1): each image's float32 grid matrix, broadcast over its (H, W) grid
+    theta = np.stack([_grid_matrix(p, half) for p in params])[..., None, None]
+    gx = xs * theta[:, 0, 0] + ys * theta[:, 1, 0] + theta[:, 2, 0]
+    gy = xs * theta[:, 0, 1] + ys * theta[:, 1, 1] + theta[:, 2, 1]
     ix = np.rint(((gx + one) * np.float32(w) - one) / two).astype(np.intp)
     iy = np.rint(((gy + one) * np.float32(h) - one) / two).astype(np.intp)
     inside = (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)
-    src = img.numpy()
-    out = np.zeros_like(src)
-    out[..., inside] = src[..., iy[inside], ix[inside]]
-    return torch.from_numpy(out)
+    b, y, x = np.nonzero(inside)
+    src = np.moveaxis(imgs.numpy().reshape(len(imgs), -1, h, w), 1, -1)  # (B, H, W, rest)
+    out = np.zeros(src.shape, dtype=src.dtype)
+    out[b, y, x] = src[b, iy[inside], ix[inside]]
+    return torch.from_numpy(np.ascontiguousarray(np.moveaxis(out, -1, 1))).reshape(imgs.shape)
+
+
+def _grid_matrix(p: dict[str, Any], half: np.ndarray) -> np.ndarray:
+    """torchvision's float32 ``theta`` (3, 2) of one ``make_params`` draw, divided by ``(W/2, H/2)``."""
+    from torchvision.transforms.v2.functional._geometry import _get_inverse_affine_matrix
+
+    shift = [float(t) for t in p["translate"]]
+    matrix = _get_inverse_affine_matrix([0.0, 0.0], p["angle"], shift, p["scale"], list(p["shear"]))
+    return np.asarray(matrix, dtype=np.float32).reshape(2, 3).T / half
+
+
+def batch_transform(transform: Any) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """A function of a stacked batch (B, C, H, W) giving, image by image, exactly ``transform(image)`` with the
+    same random draws in the same order, for a ``v2.Compose`` of ``ToDtype`` / ``Normalize`` and at most one
+    :class:`NearestRandomAffine` (one random op: drawing it for the whole batch first keeps the per-image
+    order). ``None`` for any other transform (the caller then transforms image by image)."""
+    from torchvision.transforms import v2
+
+    ops = list(transform.transforms) if isinstance(transform, v2.Compose) else [transform]
+    deterministic = (v2.ToDtype, v2.Normalize)
+    randoms = [op for op in ops if not isinstance(op, deterministic)]
+    if len(randoms) > 1 or any(type(op) is not NearestRandomAffine for op in randoms):
+        return None
+
+    def apply(imgs: torch.Tensor) -> torch.Tensor:
+        for op in ops:
+            imgs = op.batch(imgs) if isinstance(op, NearestRandomAffine) else op(imgs)
+        return imgs
+
+    return apply
 
 
 @functools.lru_cache(maxsize=16)

@@ -330,6 +330,11 @@ class SubsetSplit:
     def __getitem__(self, i: int):
         return self.split[self.indices[i]]
 
+    def __getitems__(self, indices: list[int]):
+        from ltbench.data import fetch_batch
+
+        return fetch_batch(self.split, [self.indices[i] for i in indices])
+
 
 def evaluate_distributions(
     method, model, task, names: Sequence[str], block: dict[str, Any]

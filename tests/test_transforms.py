@@ -75,3 +75,99 @@ def test_digits_train_transform_uses_it_with_the_family_settings():
     ref = aff.reference
     assert (ref.degrees, ref.translate, ref.scale) == ([-10.0, 10.0], (0.1, 0.1), (0.9, 1.1))
     assert type(get_family("digits").train_transform(augment=False).transforms[0]) is v2.ToDtype
+
+
+# -- the batched path (ImageSplit.__getitems__): same pixels and draws as the image-by-image chain ------------
+
+
+def _torchvision_chain(fast_chain):
+    """The same chain with torchvision's own RandomAffine in the fast op's place."""
+    ops = fast_chain.transforms
+    ref = ops[0].reference
+    return v2.Compose([v2.RandomAffine(ref.degrees, ref.translate, ref.scale), *ops[1:]])
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (3, 7, 11)])
+def test_batched_train_transform_equals_torchvision_image_by_image(shape):
+    from ltbench.families import batch_transform
+
+    chain = get_family("digits").train_transform()
+    imgs = _images(shape, torch.uint8, 300)
+    batch = batch_transform(chain)
+    torch.manual_seed(4)
+    ours = batch(torch.stack(imgs))
+    after_ours = torch.rand(4)
+    torch.manual_seed(4)
+    ref = _torchvision_chain(chain)
+    theirs = torch.stack([ref(x) for x in imgs])
+    after_theirs = torch.rand(4)
+    assert ours.dtype == torch.float32 and ours.shape == (300, *shape)
+    assert torch.equal(ours, theirs)
+    # the same number of draws: what follows sees the same stream
+    assert torch.equal(after_ours, after_theirs)
+    # the warp moved pixels (a batch path that skipped it would differ from torchvision, this says it ran)
+    plain = v2.Compose(chain.transforms[1:])
+    assert sum(not torch.equal(a, plain(x)) for a, x in zip(ours, imgs, strict=True)) > len(imgs) // 2
+
+
+def test_batch_transform_only_takes_chains_it_can_keep_equal():
+    from ltbench.families import Cutout, batch_transform
+
+    fam = get_family("digits")
+    assert batch_transform(fam.train_transform()) is not None
+    assert batch_transform(fam.eval_transform()) is not None
+    # two random ops: drawing one op for the whole batch first would reorder the per-image draws
+    assert batch_transform(v2.Compose([*fam.train_transform().transforms, Cutout(2)])) is None
+    assert batch_transform(fam.train_transform(auto_augment="svhn")) is None
+    assert batch_transform(v2.Compose([v2.RandomAffine(**KW), v2.ToDtype(torch.float32, scale=True)])) is None
+
+
+def _loader_batches(ds, seed):
+    from torch.utils.data import DataLoader
+
+    torch.manual_seed(seed)
+    loader = DataLoader(ds, batch_size=64, shuffle=True, generator=torch.Generator().manual_seed(seed))
+    return [b for b in loader]
+
+
+class _OneByOne:
+    """The split without ``__getitems__``: what the DataLoader fetched before the batched path."""
+
+    def __init__(self, split):
+        self.split = split
+
+    def __len__(self):
+        return len(self.split)
+
+    def __getitem__(self, i):
+        return self.split[i]
+
+
+def test_split_loader_batches_equal_the_image_by_image_ones(digits_data, monkeypatch):
+    from ltbench.candle.method import IndexedSet
+
+    from ltbench import families
+    from ltbench.data import ImageSplit, open_split
+
+    info = open_split("digits-lt10", digits_data)
+    fam = get_family("digits")
+    calls = []
+    real = families._nearest_affine
+    monkeypatch.setattr(families, "_nearest_affine", lambda imgs, p: calls.append(len(imgs)) or real(imgs, p))
+    for transform in (fam.train_transform(), fam.eval_transform()):
+        split = ImageSplit(info, "train", transform)
+        calls.clear()
+        ours = _loader_batches(split, 7)
+        batched_calls = list(calls)
+        theirs = _loader_batches(_OneByOne(split), 7)
+        assert len(ours) == len(theirs) >= 5
+        for (xa, ya), (xb, yb) in zip(ours, theirs, strict=True):
+            assert torch.equal(xa, xb) and torch.equal(ya, yb)
+        random = isinstance(transform.transforms[0], NearestRandomAffine)
+        if random:
+            assert batched_calls == [len(y) for _, y in ours]  # one warp per batch, not one per image
+        # CANDLE's (image, index) wrapper keeps the batched path and pairs each image with its own index
+        for (xa, ya), (xi, ii) in zip(ours, _loader_batches(IndexedSet(split), 7), strict=True):
+            assert torch.equal(xa, xi) and torch.equal(torch.from_numpy(split.labels[ii.numpy()]), ya)
+            if not random:
+                assert torch.equal(torch.stack([split[int(i)][0] for i in ii]), xi)
