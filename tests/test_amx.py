@@ -157,16 +157,19 @@ def test_route_auto_forced_and_unknown(monkeypatch):
 
 @amx
 @pytest.mark.parametrize(
-    "cin,cout,stride,hw,expect",
+    "batch,cin,cout,stride,hw,expect",
     [
-        (32, 32, 1, 8, []),  # 8×8 outputs, stride 1: both convs on the float route
-        (64, 128, 2, 8, [(3, 2, 4), (1, 1, 4)]),  # 3×3 stride 2, then the 1×1 on the 4×4 map
-        (128, 128, 1, 4, [(3, 1, 4), (1, 1, 4)]),
+        (64, 32, 32, 1, 8, []),  # 64·8·8 = 4096 output rows, stride 1: both convs on the float route
+        (32, 32, 32, 1, 8, [(3, 1, 8), (1, 1, 8)]),  # 32·8·8 = 2048 rows: both on AMX
+        (33, 32, 32, 1, 8, []),  # 2112 rows: float
+        (64, 64, 128, 2, 16, [(3, 2, 8)]),  # 3×3 stride 2 (4096 rows) on AMX, the 1×1 after it on float
+        (128, 128, 128, 1, 4, [(3, 1, 4), (1, 1, 4)]),  # 128·4·4 = 2048
+        (256, 128, 128, 1, 4, []),
     ],
 )
-def test_auto_route_uses_amx_where_it_pays(monkeypatch, cin, cout, stride, hw, expect):
+def test_auto_route_uses_amx_where_it_pays(monkeypatch, batch, cin, cout, stride, hw, expect):
     """Under ``auto`` the fused block's backward sends a conv to AMX exactly where ``fused.amx_pays`` says:
-    output maps of at most 4×4 and 3×3 stride-2 convs."""
+    at most 2048 output rows (batch × output pixels) and every 3×3 stride-2 conv."""
     from ltbench.binary.reactnet import ReActBlock
 
     seen = []
@@ -179,5 +182,5 @@ def test_auto_route_uses_amx_where_it_pays(monkeypatch, cin, cout, stride, hw, e
     monkeypatch.setattr(ops, "conv_backward_amx_direct", spy)
     blk = ReActBlock(cin, cout, stride).train()
     with cpu.use_grad_route("auto"):
-        blk(torch.randn(4, cin, hw, hw, requires_grad=True)).sum().backward()
+        blk(torch.randn(batch, cin, hw, hw, requires_grad=True)).sum().backward()
     assert sorted(seen) == sorted(expect)

@@ -149,16 +149,18 @@ def _conv3x3_backward(g_y: torch.Tensor, a: torch.Tensor, weff: torch.Tensor, st
     return g_a, g_w
 
 
-# Where the AMX route beats torch's float32 conv backward (Intel Xeon VM, 1 thread, batch 64, medians of 7
-# alternated calls, float / AMX time): every 3×3 stride-2 conv (1.25–3.0×) and every conv with an output of at
-# most 4×4 per image (1.2–3.1×, ties at 0.9–1.0 on the widest); on 8×8 and larger maps with stride 1 it loses
-# (0.3–0.96×: its packing passes and the col2im fold move more memory than oneDNN's direct kernels).
-AMX_MAX_MAP = 16
+# Where the AMX route beats torch's float32 conv backward (Intel Xeon VM, 1 thread, medians of 9–15 alternated
+# calls, float / AMX time): it depends on the GEMMs' row count M = batch × output pixels. M ≤ 2048 at stride 1:
+# 1.2–3.1× on 4×4 and 2×2 maps at batch 64; 0.86–1.69× (10 of 12 ≥ 1.06) at batch 32 on 8×8, 128 on 4×4, 8 on
+# 16×16; M = 4096: 0.72–0.94× (batch 64 on 8×8, 256 on 4×4, 16 on 16×16), where the packed ±1 and col2im buffers
+# outgrow the caches and oneDNN's direct kernels move less memory. 3×3 stride-2 convs win at any M (1.25–3.0×).
+AMX_MAX_ROWS = 2048
 
 
-def amx_pays(ho: int, wo: int, k: int, stride: int) -> bool:
-    """Whether the ``auto`` gradient route puts a conv with a ``ho×wo`` output on AMX (see :data:`AMX_MAX_MAP`)."""
-    return ho * wo <= AMX_MAX_MAP or (k == 3 and stride == 2)
+def amx_pays(rows: int, k: int, stride: int) -> bool:
+    """Whether the ``auto`` gradient route puts a conv whose output has ``rows`` = batch × output pixels on AMX
+    (see :data:`AMX_MAX_ROWS`)."""
+    return rows <= AMX_MAX_ROWS or (k == 3 and stride == 2)
 
 
 def binary_conv_backward(
@@ -176,7 +178,8 @@ def binary_conv_backward(
     else torch's float32 convolution backward on the materialised ±1 tensors, then the STE."""
     g_y = g_y.contiguous(memory_format=_CL)
     k = w.shape[-1]
-    if route == "amx" or (route == "auto" and amx_pays(g_y.shape[2], g_y.shape[3], k, stride)):
+    rows = g_y.shape[0] * g_y.shape[2] * g_y.shape[3]
+    if route == "amx" or (route == "auto" and amx_pays(rows, k, stride)):
         return ops.conv_backward_amx_direct(g_y, x, bias, w, alpha, stride, k // 2)
     a, weff = ops.pm1_direct(x, bias), ops.weff_direct(w, alpha)
     if k == 3:
