@@ -83,6 +83,8 @@ def test_single_products_are_bit_exact():
         (64, 128, 128, 4, 3, 1, False),
         (64, 64, 128, 4, 1, 1, True),  # the doubled 1×1 of a down-sampling block
         (64, 256, 256, 2, 3, 1, True),
+        (2, 19, 9, 7, 5, 1, True),  # 5×5: the STE's 16-channel gather blocks over 25 taps, a channel tail
+        (1, 3, 4, 9, 9, 1, True),  # 9×9 (81 taps): past the gather table, the plain STE loop
     ],
 )
 def test_gradients_match_float64(b, c, o, hw, k, stride, bias):

@@ -211,6 +211,44 @@ static void amx_col2im(const float *cols, int64_t ldc, int64_t Bn, int64_t H, in
   }
 }
 
+/* g_w (OIHW [O][C][taps]) = |w| <= 1 ? Cm[o][t * C + i] : 0, the clipped STE of the weight-gradient GEMM's
+ * output (N index tap * C + c): each row o is written in order, 16 outputs at a time gathered from Cm's row
+ * (a strided scalar walk over Cm ran at 7-8 cycles per weight). */
+#define AMX_STE_MAX_TAPS 49
+static void amx_ste_store(const float *Cm, int64_t ldc, const float *w, int64_t O, int64_t C, int64_t taps,
+                          float *g_w) {
+  const int64_t row = C * taps;
+  if (taps > AMX_STE_MAX_TAPS) {
+    for (int64_t o = 0; o < O; o++)
+      for (int64_t i = 0; i < C; i++)
+        for (int64_t t = 0; t < taps; t++) {
+          const int64_t at = o * row + i * taps + t;
+          g_w[at] = fabsf(w[at]) <= 1.0f ? Cm[o * ldc + t * C + i] : 0.0f;
+        }
+    return;
+  }
+  int32_t idx[AMX_STE_MAX_TAPS * 16]; /* output q of a 16-channel block reads Cm at (q % taps) * C + q / taps */
+  for (int64_t q = 0; q < 16 * taps; q++) idx[q] = (int32_t)((q % taps) * C + q / taps);
+  const __m512 one = _mm512_set1_ps(1.0f);
+  const __m512i sign = _mm512_set1_epi32(0x7fffffff);
+  for (int64_t o = 0; o < O; o++) {
+    const float *cr = Cm + o * ldc, *wr = w + o * row;
+    float *gr = g_w + o * row;
+    for (int64_t i0 = 0; i0 < C; i0 += 16) {
+      const int64_t n = (C - i0 < 16 ? C - i0 : 16) * taps, base = i0 * taps;
+      for (int64_t v = 0; v < n; v += 16) {
+        const __mmask16 m = n - v >= 16 ? 0xffff : (__mmask16)((1u << (n - v)) - 1u);
+        const __m512i ix = _mm512_loadu_si512(idx + v);
+        const __m512 g = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, ix, cr + i0, 4);
+        const __m512i wv = _mm512_castps_si512(_mm512_maskz_loadu_ps(m, wr + base + v));
+        const __m512 a = _mm512_castsi512_ps(_mm512_and_si512(wv, sign)); /* |w| */
+        const __mmask16 keep = _mm512_mask_cmp_ps_mask(m, a, one, _CMP_LE_OQ);
+        _mm512_mask_storeu_ps(gr + base + v, m, _mm512_maskz_mov_ps(keep, g));
+      }
+    }
+  }
+}
+
 typedef struct {
   uint8_t palette, start_row, reserved[14];
   uint16_t colsb[16];
@@ -318,12 +356,7 @@ int xnor_amx_conv_backward(const float *g_y, const float *x, const float *bias, 
   amx_pack_a(g_y, O, P, 1, O, NULL, A, Op, Pp, nt);
   amx_pack_im2col(x, bias, Bn, H, W, C, k, stride, pad, Ho, Wo, Bv, Pp, Np, nt);
   amx_gemm(A, Bv, Cm, Op, Np, Pp, nt);
-  for (int64_t o = 0; o < O; o++) /* the clipped STE into w's OIHW layout: g_w = |w| <= 1 ? g_weff : 0 */
-    for (int64_t i = 0; i < C; i++)
-      for (int64_t t = 0; t < k * k; t++) {
-        const int64_t at = (o * C + i) * k * k + t;
-        g_w[at] = fabsf(w[at]) <= 1.0f ? Cm[o * ldc + t * C + i] : 0.0f;
-      }
+  amx_ste_store(Cm, ldc, w, O, C, k * k, g_w); /* the clipped STE into w's OIHW layout */
   Bv = (uint16_t *)(buf + a2);
   Cm = (float *)(buf + a2 + b2);
   amx_pack_a(g_y, P, O, O, 1, alpha, A, Pp, Op, nt);
