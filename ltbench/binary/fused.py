@@ -151,9 +151,9 @@ def _conv3x3_backward(g_y: torch.Tensor, a: torch.Tensor, weff: torch.Tensor, st
 
 # Where the AMX route beats torch's float32 conv backward (Intel Xeon VM, 1 thread, medians of 9–15 alternated
 # calls, float / AMX time): it depends on the GEMMs' row count M = batch × output pixels. M ≤ 2048 at stride 1:
-# 1.2–3.1× on 4×4 and 2×2 maps at batch 64; 0.86–1.69× (10 of 12 ≥ 1.06) at batch 32 on 8×8, 128 on 4×4, 8 on
-# 16×16; M = 4096: 0.72–0.94× (batch 64 on 8×8, 256 on 4×4, 16 on 16×16), where the packed ±1 and col2im buffers
-# outgrow the caches and oneDNN's direct kernels move less memory. 3×3 stride-2 convs win at any M (1.25–3.0×).
+# 1.2–3.1× on 4×4 and 2×2 maps at batch 64, 1.03–1.84× at batch 32 on 8×8, 128 on 4×4 and 8 on 16×16; M = 4096
+# (batch 64 on 8×8, 256 on 4×4, 16 on 16×16): 0.83–1.31×, a tie (median 1.04), so those stay on torch's path.
+# 3×3 stride-2 convs win at any M (1.25–3.0×).
 AMX_MAX_ROWS = 2048
 
 

@@ -16,6 +16,9 @@
 #if !defined(XNOR_NO_AMX) && XNOR_X86 && ((defined(__clang__) && __clang_major__ >= 12) || (!defined(__clang__) && __GNUC__ >= 11))
 #define XNOR_HAS_AMX 1
 #include <cpuid.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include <sys/syscall.h>
 #include <unistd.h>
 #else
@@ -184,33 +187,6 @@ static void amx_pack_wsign(const float *w, int64_t O, int64_t I, int64_t taps, u
   }
 }
 
-/* out NHWC [Bn][H][W][C] = the fold (col2im) of cols [P][ldc] (N index tap * C + c): each image by one thread. */
-static void amx_col2im(const float *cols, int64_t ldc, int64_t Bn, int64_t H, int64_t W, int64_t C, int64_t k,
-                       int64_t stride, int64_t pad, int64_t Ho, int64_t Wo, float *out, int64_t nt) {
-#ifdef _OPENMP
-#pragma omp parallel for num_threads((int)(nt > 0 ? nt : 1)) schedule(static)
-#endif
-  for (int64_t b = 0; b < Bn; b++) {
-    float *ob = out + b * H * W * C;
-    if (k == 1 && stride == 1 && pad == 0) { /* a 1x1 conv's fold is a copy */
-      for (int64_t q = 0; q < H * W; q++) memcpy(ob + q * C, cols + (b * H * W + q) * ldc, (size_t)C * 4);
-      continue;
-    }
-    memset(ob, 0, (size_t)(H * W * C) * sizeof(float));
-    for (int64_t ho = 0; ho < Ho; ho++)
-      for (int64_t wo = 0; wo < Wo; wo++) {
-        const float *src = cols + ((b * Ho + ho) * Wo + wo) * ldc;
-        for (int64_t t = 0; t < k * k; t++) {
-          const int64_t ih = ho * stride + t / k - pad, iw = wo * stride + t % k - pad;
-          if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
-          float *restrict d = ob + (ih * W + iw) * C;
-          const float *restrict s = src + t * C;
-          for (int64_t c = 0; c < C; c++) d[c] += s[c];
-        }
-      }
-  }
-}
-
 /* g_w (OIHW [O][C][taps]) = |w| <= 1 ? Cm[o][t * C + i] : 0, the clipped STE of the weight-gradient GEMM's
  * output (N index tap * C + c): each row o is written in order, 16 outputs at a time gathered from Cm's row
  * (a strided scalar walk over Cm ran at 7-8 cycles per weight). */
@@ -255,11 +231,58 @@ typedef struct {
   uint8_t rows[16];
 } amx_tilecfg;
 
-/* C = sum over the 3 pieces j of A[:, j*Kp : (j+1)*Kp] @ B. A task is one 32-row block of C and one of nt
- * contiguous groups of its 32-column blocks; it walks K in chunks of AMX_KC, so the A chunk (32 rows, 3 pieces,
- * 24 KiB) stays in L1 over the group's column blocks while B streams from L2; the float32 accumulators are
- * stored and reloaded between chunks (exact), so the sum order is the same for any chunking or thread count.
- * Each pair of B tiles serves the three pieces: a K step loads 8 tiles for 12 products. */
+/* One 32 x 32 block of C (2 x 2 tiles at c, row stride ldc floats) over K in [kc, kend): zeroed when kc == 0,
+ * else reloaded (the float32 accumulators stored between chunks are exact, so the sum order per element is the
+ * same for any chunking, blocking or thread count). a0: the block's first A row. Each pair of B tiles serves the
+ * three pieces: a K step loads 8 tiles for 12 products. */
+static inline void amx_block(const uint16_t *a0, int64_t lda, int64_t Kp, const uint16_t *Bv, int64_t ldb,
+                             int64_t n0, float *c, int64_t ldc, int64_t kc, int64_t kend) {
+  const uint16_t *a1 = a0 + 16 * lda;
+  if (kc == 0) {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+  } else {
+    _tile_loadd(0, c, ldc * 4);
+    _tile_loadd(1, c + 16, ldc * 4);
+    _tile_loadd(2, c + 16 * ldc, ldc * 4);
+    _tile_loadd(3, c + 16 * ldc + 16, ldc * 4);
+  }
+  for (int64_t k0 = kc; k0 < kend; k0 += 32) {
+    const uint16_t *b = Bv + k0 / 2 * ldb + n0 * 2;
+    _tile_loadd(6, b, ldb * 2);
+    _tile_loadd(7, b + 32, ldb * 2);
+#define AMX_PIECE(j)                                                                                               \
+  _tile_loadd(4, a0 + (j) * Kp + k0, lda * 2);                                                                     \
+  _tile_loadd(5, a1 + (j) * Kp + k0, lda * 2);                                                                     \
+  _tile_dpbf16ps(0, 4, 6);                                                                                         \
+  _tile_dpbf16ps(1, 4, 7);                                                                                         \
+  _tile_dpbf16ps(2, 5, 6);                                                                                         \
+  _tile_dpbf16ps(3, 5, 7);
+    AMX_PIECE(0)
+    AMX_PIECE(1)
+    AMX_PIECE(2)
+#undef AMX_PIECE
+  }
+  _tile_stored(0, c, ldc * 4);
+  _tile_stored(1, c + 16, ldc * 4);
+  _tile_stored(2, c + 16 * ldc, ldc * 4);
+  _tile_stored(3, c + 16 * ldc + 16, ldc * 4);
+}
+
+static void amx_tiles_on(void) {
+  amx_tilecfg cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.palette = 1;
+  for (int t = 0; t < 8; t++) cfg.rows[t] = 16, cfg.colsb[t] = 64;
+  _tile_loadconfig(&cfg);
+}
+
+/* C = sum over the 3 pieces j of A[:, j*Kp : (j+1)*Kp] @ B. K is walked in chunks of AMX_KC outermost; within
+ * a chunk a task is one 32-row block of C and one of nt contiguous groups of its 32-column blocks, so the A
+ * chunk (32 rows, 3 pieces, 24 KiB) stays in L1 over the group's column blocks and the B chunk (AMX_KC rows of
+ * B) stays in L2 over all row blocks (B whole would be streamed once per row block). */
 #define AMX_KC 128
 static void amx_gemm(const uint16_t *A, const uint16_t *Bv, float *C, int64_t Mp, int64_t Np, int64_t Kp,
                      int64_t nt) {
@@ -269,54 +292,65 @@ static void amx_gemm(const uint16_t *A, const uint16_t *Bv, float *C, int64_t Mp
 #pragma omp parallel num_threads((int)(nt > 0 ? nt : 1))
 #endif
   {
-    amx_tilecfg cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.palette = 1;
-    for (int t = 0; t < 8; t++) cfg.rows[t] = 16, cfg.colsb[t] = 64;
-    _tile_loadconfig(&cfg);
+    amx_tiles_on();
+    for (int64_t kc = 0; kc < Kp; kc += AMX_KC) {
+      const int64_t kend = kc + AMX_KC < Kp ? kc + AMX_KC : Kp;
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
-    for (int64_t task = 0; task < nm * groups; task++) {
-      const int64_t m0 = task / groups * AMX_T, grp = task % groups;
-      const int64_t nb0 = grp * nn / groups, nb1 = (grp + 1) * nn / groups;
-      const uint16_t *a0 = A + m0 * lda, *a1 = a0 + 16 * lda;
+      for (int64_t task = 0; task < nm * groups; task++) {
+        const int64_t m0 = task / groups * AMX_T, grp = task % groups;
+        for (int64_t nb = grp * nn / groups; nb < (grp + 1) * nn / groups; nb++)
+          amx_block(A + m0 * lda, lda, Kp, Bv, ldb, nb * AMX_T, C + m0 * ldc + nb * AMX_T, ldc, kc, kend);
+      }
+    }
+    _tile_release();
+  }
+}
+
+/* g_x NHWC [Bn][H][W][C] = fold(A @ B) without materialising the [P][N] product: each thread takes whole images
+ * (so no two threads add into one pixel), computes its rows 32 at a time into a [32][ldc] block kept in L2 and
+ * folds them (col2im; a 1 x 1 stride-1 conv's fold is a copy) before the next block. Rows are folded in order
+ * per image, as a separate fold would, so the bits do not depend on the blocking or the thread count. A has at
+ * least P + 32 rows (the last block of a thread may start at any row). */
+static void amx_gemm_fold(const uint16_t *A, const uint16_t *Bv, int64_t Np, int64_t Kp, float *blocks,
+                          int64_t Bn, int64_t H, int64_t W, int64_t C, int64_t k, int64_t stride, int64_t pad,
+                          int64_t Ho, int64_t Wo, float *g_x, int64_t nt) {
+  const int64_t lda = amx_lda(Kp), ldb = amx_ldb(Np), ldc = amx_ldc(Np), nn = Np / AMX_T, HW = Ho * Wo;
+  const int copy = k == 1 && stride == 1 && pad == 0;
+#ifdef _OPENMP
+#pragma omp parallel num_threads((int)(nt > 0 ? nt : 1))
+#endif
+  {
+    int64_t tid = 0, T = 1;
+#ifdef _OPENMP
+    tid = omp_get_thread_num(), T = omp_get_num_threads();
+#endif
+    const int64_t b0 = tid * Bn / T, b1 = (tid + 1) * Bn / T, r1 = b1 * HW;
+    float *cb = blocks + tid * AMX_T * ldc;
+    if (!copy) memset(g_x + b0 * H * W * C, 0, (size_t)((b1 - b0) * H * W * C) * sizeof(float));
+    amx_tiles_on();
+    for (int64_t r0 = b0 * HW; r0 < r1; r0 += AMX_T) {
       for (int64_t kc = 0; kc < Kp; kc += AMX_KC) {
         const int64_t kend = kc + AMX_KC < Kp ? kc + AMX_KC : Kp;
-        for (int64_t nb = nb0; nb < nb1; nb++) {
-          const int64_t n0 = nb * AMX_T;
-          float *c = C + m0 * ldc + n0;
-          if (kc == 0) {
-            _tile_zero(0);
-            _tile_zero(1);
-            _tile_zero(2);
-            _tile_zero(3);
-          } else {
-            _tile_loadd(0, c, ldc * 4);
-            _tile_loadd(1, c + 16, ldc * 4);
-            _tile_loadd(2, c + 16 * ldc, ldc * 4);
-            _tile_loadd(3, c + 16 * ldc + 16, ldc * 4);
-          }
-          for (int64_t k0 = kc; k0 < kend; k0 += 32) {
-            const uint16_t *b = Bv + k0 / 2 * ldb + n0 * 2;
-            _tile_loadd(6, b, ldb * 2);
-            _tile_loadd(7, b + 32, ldb * 2);
-#define AMX_PIECE(j)                                                                                               \
-  _tile_loadd(4, a0 + (j) * Kp + k0, lda * 2);                                                                     \
-  _tile_loadd(5, a1 + (j) * Kp + k0, lda * 2);                                                                     \
-  _tile_dpbf16ps(0, 4, 6);                                                                                         \
-  _tile_dpbf16ps(1, 4, 7);                                                                                         \
-  _tile_dpbf16ps(2, 5, 6);                                                                                         \
-  _tile_dpbf16ps(3, 5, 7);
-            AMX_PIECE(0)
-            AMX_PIECE(1)
-            AMX_PIECE(2)
-#undef AMX_PIECE
-          }
-          _tile_stored(0, c, ldc * 4);
-          _tile_stored(1, c + 16, ldc * 4);
-          _tile_stored(2, c + 16 * ldc, ldc * 4);
-          _tile_stored(3, c + 16 * ldc + 16, ldc * 4);
+        for (int64_t nb = 0; nb < nn; nb++)
+          amx_block(A + r0 * lda, lda, Kp, Bv, ldb, nb * AMX_T, cb + nb * AMX_T, ldc, kc, kend);
+      }
+      const int64_t rend = r0 + AMX_T < r1 ? r0 + AMX_T : r1;
+      for (int64_t r = r0; r < rend; r++) {
+        const float *src = cb + (r - r0) * ldc;
+        const int64_t b = r / HW, ho = r % HW / Wo, wo = r % Wo;
+        float *ob = g_x + b * H * W * C;
+        if (copy) {
+          memcpy(ob + (ho * W + wo) * C, src, (size_t)C * sizeof(float));
+          continue;
+        }
+        for (int64_t t = 0; t < k * k; t++) {
+          const int64_t ih = ho * stride + t / k - pad, iw = wo * stride + t % k - pad;
+          if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+          float *restrict d = ob + (ih * W + iw) * C;
+          const float *restrict sv = src + t * C;
+          for (int64_t c = 0; c < C; c++) d[c] += sv[c];
         }
       }
     }
@@ -345,7 +379,9 @@ int xnor_amx_conv_backward(const float *g_y, const float *x, const float *bias, 
    * A = (g_y·alpha) [Pp][3·Op], B = sign(w) [Op/2][Np][2], C [Pp][Np]. One scratch block for the larger. */
   const int64_t ldb = amx_ldb(Np), ldc = amx_ldc(Np);
   const size_t s1a = (size_t)(Op * amx_lda(Pp)) * 2, s1b = (size_t)(Pp / 2 * ldb) * 2, s1c = (size_t)(Op * ldc) * 4;
-  const size_t s2a = (size_t)(Pp * amx_lda(Op)) * 2, s2b = (size_t)(Op / 2 * ldb) * 2, s2c = (size_t)(Pp * ldc) * 4;
+  const int64_t nth = nt > 0 ? nt : 1, Pa = Pp + AMX_T; /* A rows: a thread's last block may start at any row */
+  const size_t s2a = (size_t)(Pa * amx_lda(Op)) * 2, s2b = (size_t)(Op / 2 * ldb) * 2,
+               s2c = (size_t)(nth * AMX_T * ldc) * 4;
   const size_t r64 = 63, a1 = (s1a + r64) & ~r64, b1 = (s1b + r64) & ~r64, a2 = (s2a + r64) & ~r64,
                b2 = (s2b + r64) & ~r64;
   const size_t need1 = a1 + b1 + s1c, need2 = a2 + b2 + s2c;
@@ -359,10 +395,9 @@ int xnor_amx_conv_backward(const float *g_y, const float *x, const float *bias, 
   amx_ste_store(Cm, ldc, w, O, C, k * k, g_w); /* the clipped STE into w's OIHW layout */
   Bv = (uint16_t *)(buf + a2);
   Cm = (float *)(buf + a2 + b2);
-  amx_pack_a(g_y, P, O, O, 1, alpha, A, Pp, Op, nt);
+  amx_pack_a(g_y, P, O, O, 1, alpha, A, Pa, Op, nt);
   amx_pack_wsign(w, O, C, k * k, Bv, Op, Np);
-  amx_gemm(A, Bv, Cm, Pp, Np, Op, nt);
-  amx_col2im(Cm, ldc, Bn, H, W, C, k, stride, pad, Ho, Wo, g_x, nt);
+  amx_gemm_fold(A, Bv, Np, Op, Cm, Bn, H, W, C, k, stride, pad, Ho, Wo, g_x, nt);
   return 0;
 #else
   (void)bias, (void)nt;
