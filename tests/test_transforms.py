@@ -171,3 +171,14 @@ def test_split_loader_batches_equal_the_image_by_image_ones(digits_data, monkeyp
             assert torch.equal(xa, xi) and torch.equal(torch.from_numpy(split.labels[ii.numpy()]), ya)
             if not random:
                 assert torch.equal(torch.stack([split[int(i)][0] for i in ii]), xi)
+
+
+def test_split_without_transform_fetches_raw_batches(digits_data):
+    from torch.utils.data import DataLoader
+
+    from ltbench.data import ImageSplit, open_split
+
+    split = ImageSplit(open_split("digits-lt10", digits_data), "train")
+    x, y = next(iter(DataLoader(split, batch_size=8)))
+    assert x.dtype == torch.uint8 and torch.equal(x, torch.stack([split[i][0] for i in range(8)]))
+    assert y.tolist() == split.labels[:8].tolist()
