@@ -376,7 +376,8 @@ int xnor_amx_conv_backward(const float *g_y, const float *x, const float *bias, 
 #if XNOR_HAS_AMX
   const int64_t P = Bn * Ho * Wo, N = k * k * C, Pp = amx_up(P), Op = amx_up(O), Np = amx_up(N);
   /* weight gradient: A = g_yᵀ [Op][3·Pp], B = im2col [Pp/2][Np][2], C [Op][Np]; then the input gradient:
-   * A = (g_y·alpha) [Pp][3·Op], B = sign(w) [Op/2][Np][2], C [Pp][Np]. One scratch block for the larger. */
+   * A = (g_y·alpha) [Pp + 32][3·Op], B = sign(w) [Op/2][Np][2], C one [32][Np] block per thread, folded as it
+   * is made (amx_gemm_fold). One scratch block for the larger. */
   const int64_t ldb = amx_ldb(Np), ldc = amx_ldc(Np);
   const size_t s1a = (size_t)(Op * amx_lda(Pp)) * 2, s1b = (size_t)(Pp / 2 * ldb) * 2, s1c = (size_t)(Op * ldc) * 4;
   const int64_t nth = nt > 0 ? nt : 1, Pa = Pp + AMX_T; /* A rows: a thread's last block may start at any row */
