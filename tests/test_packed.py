@@ -215,3 +215,45 @@ def test_run_records_the_inference_path(digits_data, tmp_path):
     result = json.loads(path.read_text())
     assert result["inference"]["path"].startswith("packed-cpu-")
     assert result["inference"]["check"]["argmax_agreement"] == 1.0
+
+
+def test_split_backbone_pieces_are_packed():
+    """TADE's shared stem (stem + first blocks) and its 3 experts (later blocks) are ``nn.Sequential`` pieces
+    of ReActNet-As: each becomes a :class:`PackedSequential` with the same outputs."""
+    from ltbench.baselines.tade import NUM_EXPERTS, TADEModel, split_backbone
+
+    nets = [randomized("reactnet-a-tiny", in_chans=1, seed=s) for s in range(NUM_EXPERTS)]
+    stem, first, _ = split_backbone(nets[0])
+    experts = [first] + [split_backbone(n)[1] for n in nets[1:]]
+    width = nets[0].num_features
+    model = TADEModel(stem, experts, [nn.Linear(width, 10) for _ in experts]).eval()
+    model.aggregation.copy_(torch.tensor([0.5, 0.3, 0.2]))
+    out, n = packed.pack_model(model)
+    assert n == 1 + NUM_EXPERTS
+    assert all(isinstance(m, packed.PackedSequential) for m in (out.stem, *out.experts))
+    assert isinstance(model.stem, nn.Sequential)  # the original is untouched
+    x = torch.randn(16, 1, 8, 8, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        ref, got = model.expert_logits(x), out.expert_logits(x)
+        torch.testing.assert_close(got, ref, rtol=1e-3, atol=1e-3)
+        assert torch.equal(got.argmax(2), ref.argmax(2))
+        torch.testing.assert_close(out(x), model(x), rtol=1e-3, atol=1e-3)
+
+
+def test_sequential_not_ending_in_blocks_is_left_float():
+    net = randomized("reactnet-a-tiny", in_chans=1)
+    seq = nn.Sequential(net.stem, net.blocks[0], nn.ReLU())
+    holder = nn.ModuleDict({"a": seq, "b": nn.Sequential(net.blocks[1], net.stem)})
+    out, n = packed.pack_model(holder)
+    assert n == 0 and out is holder
+
+
+def test_nested_sequential_is_replaced_once():
+    """A Sequential inside a replaced one stays float inside the packed copy (it is not replaced again)."""
+    net = randomized("reactnet-a-tiny", in_chans=1)
+    outer = nn.Sequential(nn.Sequential(net.stem, net.blocks[0]), net.blocks[1]).eval()
+    out, n = packed.pack_model(nn.ModuleDict({"x": outer}))
+    assert n == 1 and isinstance(out["x"], packed.PackedSequential)
+    x = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(8))
+    with torch.no_grad():
+        torch.testing.assert_close(out["x"](x), outer(x), rtol=1e-3, atol=1e-3)

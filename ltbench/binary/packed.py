@@ -19,6 +19,7 @@ Exported files (:func:`export`) hold only tensors and plain values and load with
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +191,29 @@ class Workspace:
         return buf
 
 
+def run_blocks(
+    blocks: Sequence[PackedBlock], sign1: torch.Tensor, h: torch.Tensor, ws: Workspace | None
+) -> torch.Tensor:
+    """Packed blocks on NHWC float32 ``h``: sign-pack ``h + sign1`` (the first block's RSign bias), run the
+    blocks, return the last one's NHWC output (a reused ``ws`` buffer on CPU eager, ``ws=None`` elsewhere)."""
+    from ltbench.binary import ops
+
+    if h.is_cuda or torch.compiler.is_compiling():
+        ws = None
+    bits = ops.sign_pack_direct(h, sign1) if ws is not None else ops.sign_pack(h, sign1)
+    for block in blocks:
+        h, bits = block(h, bits, ws)
+    return h
+
+
+def _pack_blocks(blocks: Sequence[nn.Module]) -> tuple[list[PackedBlock], torch.Tensor]:
+    """The packed form of consecutive ReActNet-A blocks, and the first block's RSign bias (each block's
+    second conv also applies the next block's RSign bias, so sign bits pass straight on)."""
+    biases = [b.rsign1.bias for b in blocks[1:]] + [None]
+    packed = [PackedBlock(b, nb) for b, nb in zip(blocks, biases, strict=True)]
+    return packed, _vec(blocks[0].rsign1.bias, blocks[0].in_chans)
+
+
 class PackedReActNet(nn.Module):
     """Inference-only ReActNet-A on packed weights, with the backbone interface (``num_features``,
     ``forward_features``, ``forward_feature_map``, ``classifier``, ``forward``)."""
@@ -198,10 +222,7 @@ class PackedReActNet(nn.Module):
         super().__init__()
         if model is not None:
             stem, classifier = model.stem, model.classifier
-            blocks = list(model.blocks)
-            biases = [b.rsign1.bias for b in blocks[1:]] + [None]
-            packed = [PackedBlock(b, nb) for b, nb in zip(blocks, biases, strict=True)]
-            first = _vec(blocks[0].rsign1.bias, blocks[0].in_chans)
+            packed, first = _pack_blocks(list(model.blocks))
         else:
             packed = [PackedBlock(**s) for s in shapes]
             first = torch.empty(0)
@@ -215,21 +236,14 @@ class PackedReActNet(nn.Module):
         self._workspace = Workspace()
 
     def forward_feature_map_nhwc(self, x: torch.Tensor) -> torch.Tensor:
-        from ltbench.binary import ops
-
         h = (
             self.stem(x.contiguous(memory_format=torch.channels_last))
             .float()
             .permute(0, 2, 3, 1)
             .contiguous()
         )
-        ws = None
-        if self.reuse_buffers and not h.is_cuda and not torch.compiler.is_compiling():
-            ws = self._workspace
-        bits = ops.sign_pack_direct(h, self.sign1) if ws is not None else ops.sign_pack(h, self.sign1)
-        for block in self.blocks:
-            h, bits = block(h, bits, ws)
-        return h
+        ws = self._workspace if self.reuse_buffers else None
+        return run_blocks(self.blocks, self.sign1, h, ws)
 
     def forward_feature_map(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_feature_map_nhwc(x).permute(0, 3, 1, 2).clone()  # never hand out a reused buffer
@@ -244,6 +258,36 @@ class PackedReActNet(nn.Module):
         return {"blocks": [b.shape() for b in self.blocks]}
 
 
+class PackedSequential(nn.Module):
+    """Inference-only stand-in for an ``nn.Sequential`` that ends in ReActNet-A blocks (a piece of a split
+    backbone, e.g. TADE's shared stem and its experts): the leading modules run as they are, the blocks
+    packed; NCHW float in and out, as the ``nn.Sequential`` it replaces."""
+
+    def __init__(self, seq: nn.Sequential):
+        super().__init__()
+        mods = list(seq)
+        k = _trailing_blocks(mods)
+        self.head = copy.deepcopy(nn.Sequential(*mods[:-k])).eval()
+        packed, first = _pack_blocks(mods[-k:])
+        self.blocks = nn.ModuleList(packed)
+        self.register_buffer("sign1", first)
+        self._workspace = Workspace()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.head(x).float().permute(0, 2, 3, 1).contiguous()
+        out = run_blocks(self.blocks, self.sign1, h, self._workspace)
+        return out.permute(0, 3, 1, 2).clone()  # never hand out a reused buffer
+
+
+def _trailing_blocks(mods: Sequence[nn.Module]) -> int:
+    """How many of ``mods`` are ReActNet-A blocks at the end, with none before them (else 0)."""
+    from ltbench.binary.reactnet import ReActBlock
+
+    is_block = [isinstance(m, ReActBlock) for m in mods]
+    k = len(is_block) - is_block.index(True) if any(is_block) else 0
+    return k if all(is_block[len(mods) - k :]) else 0
+
+
 def _reactnet_class():
     from ltbench.binary.reactnet import ReActNetA
 
@@ -251,12 +295,18 @@ def _reactnet_class():
 
 
 def pack_model(model: nn.Module) -> tuple[nn.Module, int]:
-    """A copy of ``model`` with every ReActNet-A inside replaced by its packed form (eval mode); also the
-    number of backbones replaced. The original model is left untouched."""
-    cls = _reactnet_class()
-    if isinstance(model, cls):
+    """A copy of ``model`` (eval mode) with every ReActNet-A inside replaced by its packed form, and every
+    ``nn.Sequential`` outside one that ends in ReActNet-A blocks by a :class:`PackedSequential`; also the
+    number of modules replaced. The original model is left untouched."""
+    ReActNetA = _reactnet_class()
+    if isinstance(model, ReActNetA):
         return PackedReActNet(model.eval()).to(_device_of(model)), 1
-    found = [name for name, m in model.named_modules() if isinstance(m, cls)]
+    found: list[str] = []
+    for name, m in model.named_modules():
+        if any(name.startswith(f + ".") for f in found):
+            continue  # inside a module already replaced
+        if isinstance(m, ReActNetA) or (isinstance(m, nn.Sequential) and _trailing_blocks(list(m))):
+            found.append(name)
     if not found:
         return model, 0
     out = copy.deepcopy(model).eval()
@@ -264,7 +314,8 @@ def pack_model(model: nn.Module) -> tuple[nn.Module, int]:
         parent_name, _, attr = name.rpartition(".")
         parent = out.get_submodule(parent_name) if parent_name else out
         sub = getattr(parent, attr)
-        setattr(parent, attr, PackedReActNet(sub).to(_device_of(sub)))
+        cls = PackedReActNet if isinstance(sub, ReActNetA) else PackedSequential
+        setattr(parent, attr, cls(sub).to(_device_of(sub)))
     return out, len(found)
 
 
