@@ -113,14 +113,14 @@ def throughput(tmp: Path) -> None:
     ratio = t_naive / times["thread pool"]
     print(f"B1  naive datasets writer (from_dict + to_parquet, same rows): {t_naive:.1f} s; "
           f"thread-pool build ×{ratio:.2f} (target ≥ 2)")  # fmt: skip
-    from bench_kernels import device_name, merge_cases, slug
+    from bench_kernels import merge_cases, results_path
 
     n = sum(rows.values())
     case = {"id": "B1", "shape": f"cifar10-lt100 build, {n} images", "threads": default_workers()}
     case |= {"ours_s": times["thread pool"], "baseline": "naive-datasets-from_dict+to_parquet"}
     case |= {"baseline_s": t_naive, "ratio": ratio, "serial_s": times["1 thread"], "source": "fixture"}
     case["load_average"] = os.getloadavg()[0]
-    merge_cases(ROOT / "benchmarks" / "results" / f"{slug(device_name())}.json", [case], {})
+    merge_cases(results_path(), [case], {})
 
 
 def peak_rss(tmp: Path) -> None:

@@ -16,7 +16,7 @@ C4  the 32×32 variant (stem stride 1), batch 128, × the same baselines
 
 Every integer result is checked equal to the fp32 result (sums of ±1 below 2^24 are exact in fp32) before
 timing; whole networks must give the same argmax. Prints a table and writes
-``benchmarks/results/<device-slug>.json``. Usage: ``python benchmarks/bench_kernels.py [--threads 1 2]
+``benchmarks/results/<cpu-model>-<kernel path>.json`` (:func:`results_path`). Usage: ``python benchmarks/bench_kernels.py [--threads 1 2]
 [--no-compile] [--quick]`` (the torch.compile baselines of C3/C4 take minutes to compile).
 L1  fixed cost of one packed-layer call (1×1 conv over a 1×1 map): the direct C call against the custom op.
 """
@@ -106,17 +106,20 @@ def clock_ghz() -> float:
     return statistics.median(vals)
 
 
-def peak_bmac_per_cycle(ghz: float) -> float | None:
-    """Single-thread XOR+POPCNT+ADD throughput (AVX-512), in binary MACs per cycle."""
-    if not cpu.supported("avx512"):
+def peak_bmac_per_cycle(ghz: float, isa: str) -> float | None:
+    """Single-thread throughput of ``isa``'s XOR+POPCNT+ADD instruction mix in registers (``xnor_peak``: AVX-512
+    VPOPCNTQ, or AVX2's nibble-table popcount as its GEMM does it), in binary MACs per cycle; None for scalar."""
+    lib, code = cpu.lib(), cpu.ISAS[isa]
+    macs = int(lib.xnor_peak_macs(code))
+    if macs == 0:
         return None
-    lib, iters = cpu.lib(), 2_000_000
-    lib.xnor_peak(1000, 2)
+    iters = max(1, 12 * 512 * 2_000_000 // macs)  # ≈ 1.2e10 binary MACs per round
+    lib.xnor_peak(max(1, iters // 1000), code)
     best = 0.0
     for _ in range(5):
         t = time.thread_time()
-        lib.xnor_peak(iters, 2)
-        best = max(best, iters * 12 * 512 / (time.thread_time() - t) / (ghz * 1e9))
+        lib.xnor_peak(iters, code)
+        best = max(best, iters * macs / (time.thread_time() - t) / (ghz * 1e9))
     return best
 
 
@@ -133,6 +136,12 @@ def device_name() -> str:
 
 def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def results_path() -> Path:
+    """``benchmarks/results/<cpu-model>-<kernel path>.json``: one file per machine kind (two VMs both named
+    "AMD EPYC", one AVX-512 and one AVX2, must not overwrite each other's figures)."""
+    return ROOT / "results" / f"{slug(device_name())}-{cpu.current_isa()}.json"
 
 
 def case(cases, cid, shape, threads, ours, baseline, base_s, **extra):
@@ -366,7 +375,7 @@ def main() -> None:
     t_start = time.perf_counter()
     name, isa = device_name(), cpu.current_isa()
     ghz = clock_ghz()
-    peak = peak_bmac_per_cycle(ghz)
+    peak = peak_bmac_per_cycle(ghz, isa)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     print(f"device: {name} · path {isa} · {ghz:.2f} GHz (add chain) · XOR+POPCNT+ADD limit "
           f"{peak or float('nan'):.0f} bMAC/cycle/core · torch {torch.__version__} · load {load}", flush=True)  # fmt: skip
@@ -398,7 +407,7 @@ def main() -> None:
         "cases": cases,
         "wall_s": time.perf_counter() - t_start,
     }
-    out = args.out or ROOT / "results" / f"{slug(name)}.json"
+    out = args.out or results_path()
     merge_cases(out, cases, {k: v for k, v in result.items() if k != "cases"})
     print(f"({result['wall_s']:.0f} s)")
 

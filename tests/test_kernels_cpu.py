@@ -359,3 +359,26 @@ def test_weight_helpers_equal_their_torch_formulas(isa):
         assert (
             out.view(-1)[:4].tolist() == gw.contiguous().view(-1)[:4].tolist()
         )  # |w| ≤ 1 keeps the gradient
+
+
+def _probe_checksum(rounds: int, starts: range, lanes: int) -> int:
+    """``xnor_peak``'s checksum by hand: stream ``s`` holds ``s`` in every 64-bit lane and is XORed with
+    0x5555… each round, so odd rounds count popcount(s ^ w), even rounds popcount(s)."""
+    w = 0x5555555555555555
+    odd, even = (rounds + 1) // 2, rounds // 2
+    return lanes * sum(odd * bin(s ^ w).count("1") + even * bin(s).count("1") for s in starts)
+
+
+@pytest.mark.parametrize(
+    ("name", "macs", "rounds_per_iter", "starts", "lanes"),
+    [("avx512", 12 * 512, 1, range(12), 8), ("avx2", 31 * 4 * 256, 31, range(1, 5), 4)],
+)
+def test_peak_probe_does_every_round(name, macs, rounds_per_iter, starts, lanes):
+    """The benchmark's XOR+POPCNT+ADD limit probe: the checksum proves every round ran (none folded away) and
+    the MAC count the benchmark divides by is the one the loop does."""
+    if not cpu.supported(name):
+        pytest.skip(f"this CPU lacks the {name} path")
+    lib, iters = cpu.lib(), 7
+    assert lib.xnor_peak_macs(cpu.ISAS[name]) == macs
+    assert lib.xnor_peak(iters, cpu.ISAS[name]) == _probe_checksum(iters * rounds_per_iter, starts, lanes)
+    assert lib.xnor_peak(iters, cpu.ISAS["scalar"]) == -1

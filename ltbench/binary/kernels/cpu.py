@@ -170,6 +170,8 @@ def lib() -> ctypes.CDLL:
             so.xnor_add_chain.restype = _i
             so.xnor_peak.argtypes = [_i, _i]
             so.xnor_peak.restype = _i
+            so.xnor_peak_macs.argtypes = [_i]
+            so.xnor_peak_macs.restype = _i
             _lib = so
     return _lib
 

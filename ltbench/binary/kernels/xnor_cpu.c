@@ -47,6 +47,36 @@ static void *xnor_scratch(size_t bytes) {
 #define SFX(name) name##_avx2
 #define XNOR_ISA_NOW 1
 #include "xnor_impl.h"
+/* Throughput probe for the benchmark, the AVX2 kernel's instruction mix: `iters` blocks of 31 rounds of 4
+ * independent 256-bit XOR + nibble-table popcount (2 VPSHUFB) + byte ADD chains, each block closed by the
+ * VPSADBW + 64-bit ADD that empties the byte counters; returns a checksum. Binary MACs = iters * 31 * 4 * 256. */
+#define XNOR_PEAK_AVX2_ROUNDS 31
+static int64_t peak_avx2(int64_t iters) {
+  const __m256i w = _mm256_set1_epi64x(0x5555555555555555LL), m4 = _mm256_set1_epi8(0x0f);
+  const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1,
+                                       2, 2, 3, 2, 3, 3, 4);
+  const __m256i zero = _mm256_setzero_si256();
+  __m256i x0 = _mm256_set1_epi64x(1), x1 = _mm256_set1_epi64x(2), x2 = _mm256_set1_epi64x(3);
+  __m256i x3 = _mm256_set1_epi64x(4), acc = zero;
+  for (int64_t it = 0; it < iters; it++) {
+    __m256i b0 = zero, b1 = zero, b2 = zero, b3 = zero;
+    for (int r = 0; r < XNOR_PEAK_AVX2_ROUNDS; r++) {
+#define XNOR_PK(i)                                                                                             \
+  x##i = _mm256_xor_si256(x##i, w);                                                                            \
+  b##i = _mm256_add_epi8(b##i, _mm256_add_epi8(_mm256_shuffle_epi8(lut, _mm256_and_si256(x##i, m4)),            \
+                                               _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(x##i, 4), m4))));
+      XNOR_PK(0) XNOR_PK(1) XNOR_PK(2) XNOR_PK(3)
+#undef XNOR_PK
+      /* keep the compiler from folding x ^ w ^ w across rounds */
+      __asm__ volatile("" : "+x"(x0), "+x"(x1), "+x"(x2), "+x"(x3));
+    }
+    acc = _mm256_add_epi64(acc, _mm256_add_epi64(_mm256_add_epi64(_mm256_sad_epu8(b0, zero), _mm256_sad_epu8(b1, zero)),
+                                                 _mm256_add_epi64(_mm256_sad_epu8(b2, zero), _mm256_sad_epu8(b3, zero))));
+  }
+  int64_t t[4];
+  _mm256_storeu_si256((__m256i *)t, acc);
+  return t[0] + t[1] + t[2] + t[3];
+}
 #undef SFX
 #undef XNOR_ISA_NOW
 #pragma GCC pop_options
@@ -95,10 +125,20 @@ static int64_t peak_avx512(int64_t iters) {
 int64_t xnor_peak(int64_t iters, int64_t isa) {
 #if XNOR_X86
   if (isa == XNOR_ISA_AVX512 && xnor_isa_supported(isa)) return peak_avx512(iters);
+  if (isa == XNOR_ISA_AVX2 && xnor_isa_supported(isa)) return peak_avx2(iters);
 #endif
   (void)iters;
   (void)isa;
   return -1;
+}
+
+int64_t xnor_peak_macs(int64_t isa) {
+#if XNOR_X86
+  if (isa == XNOR_ISA_AVX512) return 12 * 512;
+  if (isa == XNOR_ISA_AVX2) return XNOR_PEAK_AVX2_ROUNDS * 4 * 256;
+#endif
+  (void)isa;
+  return 0;
 }
 
 int xnor_isa_supported(int64_t isa) {

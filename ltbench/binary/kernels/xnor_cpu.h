@@ -86,6 +86,9 @@ int xnor_bn_act_train(const float *y, int64_t rows, int64_t C, const float *gamm
                       int64_t nthreads, int64_t isa);
 /* Timing helper for the benchmark: cycles of a dependent 64-bit add chain of n steps (for clock estimation). */
 int64_t xnor_add_chain(int64_t n);
-/* Throughput probe: iters x 12 x 512 binary MACs on the AVX-512 path (-1 if unavailable). */
+/* Throughput probe of the XOR+POPCNT+ADD mix on the AVX-512 or AVX2 path: iters x xnor_peak_macs(isa) binary
+ * MACs; a checksum, or -1 where the path has no probe or does not run here. */
 int64_t xnor_peak(int64_t iters, int64_t isa);
+/* Binary MACs one xnor_peak iteration does on `isa` (0: no probe). */
+int64_t xnor_peak_macs(int64_t isa);
 #endif
