@@ -254,6 +254,9 @@ def test_nested_sequential_is_replaced_once():
     outer = nn.Sequential(nn.Sequential(net.stem, net.blocks[0]), net.blocks[1]).eval()
     out, n = packed.pack_model(nn.ModuleDict({"x": outer}))
     assert n == 1 and isinstance(out["x"], packed.PackedSequential)
+    top, n_top = packed.pack_model(outer)  # the model itself is such a Sequential
+    assert n_top == 1 and isinstance(top, packed.PackedSequential)
     x = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(8))
     with torch.no_grad():
         torch.testing.assert_close(out["x"](x), outer(x), rtol=1e-3, atol=1e-3)
+        torch.testing.assert_close(top(x), outer(x), rtol=1e-3, atol=1e-3)

@@ -301,6 +301,8 @@ def pack_model(model: nn.Module) -> tuple[nn.Module, int]:
     ReActNetA = _reactnet_class()
     if isinstance(model, ReActNetA):
         return PackedReActNet(model.eval()).to(_device_of(model)), 1
+    if isinstance(model, nn.Sequential) and _trailing_blocks(list(model)):
+        return PackedSequential(model).to(_device_of(model)), 1
     found: list[str] = []
     for name, m in model.named_modules():
         if any(name.startswith(f + ".") for f in found):
