@@ -16,8 +16,9 @@ C4  the 32×32 variant (stem stride 1), batch 128, × the same baselines
 
 Every integer result is checked equal to the fp32 result (sums of ±1 below 2^24 are exact in fp32) before
 timing; whole networks must give the same argmax. Prints a table and writes
-``benchmarks/results/<cpu-model>-<kernel path>.json`` (:func:`results_path`). Usage: ``python benchmarks/bench_kernels.py [--threads 1 2]
-[--no-compile] [--quick]`` (the torch.compile baselines of C3/C4 take minutes to compile).
+``benchmarks/results/<cpu-model>-<kernel path>.json`` (:func:`results_path`). Usage:
+``python benchmarks/bench_kernels.py [--threads 1 2] [--no-compile] [--quick]`` (the torch.compile baselines of
+C3/C4 take minutes to compile).
 L1  fixed cost of one packed-layer call (1×1 conv over a 1×1 map): the direct C call against the custom op.
 """
 
@@ -106,6 +107,9 @@ def clock_ghz() -> float:
     return statistics.median(vals)
 
 
+PROBE_MACS = 12_000_000_000  # binary MACs per timed round of the limit probe (≈ 1 s of one core)
+
+
 def peak_bmac_per_cycle(ghz: float, isa: str) -> float | None:
     """Single-thread throughput of ``isa``'s XOR+POPCNT+ADD instruction mix in registers (``xnor_peak``: AVX-512
     VPOPCNTQ, or AVX2's nibble-table popcount as its GEMM does it), in binary MACs per cycle; None for scalar."""
@@ -113,7 +117,7 @@ def peak_bmac_per_cycle(ghz: float, isa: str) -> float | None:
     macs = int(lib.xnor_peak_macs(code))
     if macs == 0:
         return None
-    iters = max(1, 12 * 512 * 2_000_000 // macs)  # ≈ 1.2e10 binary MACs per round
+    iters = max(1, PROBE_MACS // macs)
     lib.xnor_peak(max(1, iters // 1000), code)
     best = 0.0
     for _ in range(5):
