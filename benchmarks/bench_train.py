@@ -18,8 +18,8 @@ per image (``NearestRandomAffine`` against torchvision's ``v2.RandomAffine``, sa
 Adam step over ``reactnet-a-tiny``'s parameters (fused against torch's per-tensor loop); images/s of a full Adam
 step of ``cnn-digits`` and ``reactnet-a-tiny``.
 
-Appends its cases to ``benchmarks/results/<cpu-model>-<kernel path>.json`` (written by ``bench_kernels.py``; created if
-missing). ``python benchmarks/bench_train.py [--rounds N] [--threads 1 2] [--quick]``
+Appends its cases to ``benchmarks/results/<cpu-model>-<kernel path>.json`` (written by ``bench_kernels.py``;
+created if missing). ``python benchmarks/bench_train.py [--rounds N] [--threads 1 2] [--quick]``
 """
 
 from __future__ import annotations
@@ -113,7 +113,8 @@ def train_step_case(cases, name, in_chans, size, batch, kwargs, threads, rounds)
     row["load_average"] = os.getloadavg()[0]
     cases.append(row)
     print(f"T1  {threads}T {shape:38} ours {ours * 1e3:8.1f} ms  eager {base * 1e3:8.1f} ms  ×{base / ours:5.2f}"
-          f"  (max rel grad diff {worst:.1e}; against float64 ours {f64['ours']:.1e}, eager {f64['eager']:.1e}; load {row['load_average']:.1f}; gradient convs alone ({route})"
+          f"  (max rel grad diff {worst:.1e}; against float64 ours {f64['ours']:.1e}, eager {f64['eager']:.1e};"
+          f" load {row['load_average']:.1f}; gradient convs alone ({route})"
           f" {floor * 1e3:.1f} ms: ≤ ×{base / floor:.2f}{extra})", flush=True)  # fmt: skip
 
 
