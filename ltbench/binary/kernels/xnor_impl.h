@@ -49,31 +49,53 @@ static void SFX(ukernel)(const uint64_t *const *ap, const uint64_t *w, int64_t k
   const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1,
                                        2, 2, 3, 2, 3, 3, 4);
   const __m256i m4 = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
+  const __m256i kv = _mm256_set1_epi32(kreal), order = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+  /* Each block of <= 31 words folds its byte counters straight into dst (no 64-bit sums held across blocks),
+   * and the word loop is written in assembly: with the loop in C, GCC 12 kept three of the eight counters on
+   * the stack (a load and a store each per word) however it was phrased. Assembly holds the counters, table and
+   * mask in registers with ymm13-15 as scratch: S7 (K = 128) 1.22x, S6 1.09x, S4 1.06x, A/B on the AVX2 VM. */
+  _Static_assert(XNOR_PANEL == 32, "the word loop's offsets assume 32 lanes (256 bytes) per panel word");
   for (int r = 0; r < XNOR_MR; r++) {
     const uint64_t *a = ap[r];
-    __m256i acc[8];
-    for (int j = 0; j < 8; j++) acc[j] = zero;
-    int64_t k = 0;
-    while (k < kw) {
-      const int64_t kend = (kw - k > 31) ? k + 31 : kw; /* byte counters: 31 words x 8 < 256 */
-      __m256i b[8];
-      for (int j = 0; j < 8; j++) b[j] = zero;
-      for (; k < kend; k++) {
-        const __m256i av = _mm256_set1_epi64x((long long)a[k]);
-        const uint64_t *wk = w + k * XNOR_PANEL;
-#pragma GCC unroll 8
-        for (int j = 0; j < 8; j++) {
-          const __m256i x = _mm256_xor_si256(av, _mm256_loadu_si256((const __m256i *)(wk + 4 * j)));
-          const __m256i lo = _mm256_and_si256(x, m4), hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), m4);
-          b[j] = _mm256_add_epi8(b[j], _mm256_add_epi8(_mm256_shuffle_epi8(lut, lo), _mm256_shuffle_epi8(lut, hi)));
-        }
+    int32_t *d = dst + r * ld;
+    for (int64_t k = 0; k < kw;) {
+      const int64_t k0 = k, kend = (kw - k > 31) ? k + 31 : kw; /* byte counters: 31 words x 8 < 256 */
+      __m256i b0 = zero, b1 = zero, b2 = zero, b3 = zero, b4 = zero, b5 = zero, b6 = zero, b7 = zero;
+      const uint64_t *pa = a + k, *pw = w + k * XNOR_PANEL;
+      int64_t n = kend - k;
+      k = kend;
+#define XNOR_CNT(off, acc)                                                                                     \
+  "vpxor " #off "(%[w]), %%ymm13, %%ymm14\n\t"                                                                 \
+  "vpand %[m4], %%ymm14, %%ymm15\n\t"                                                                          \
+  "vpsrlw $4, %%ymm14, %%ymm14\n\t"                                                                            \
+  "vpand %[m4], %%ymm14, %%ymm14\n\t"                                                                          \
+  "vpshufb %%ymm15, %[lut], %%ymm15\n\t"                                                                       \
+  "vpshufb %%ymm14, %[lut], %%ymm14\n\t"                                                                       \
+  "vpaddb %%ymm15, %[" #acc "], %[" #acc "]\n\t"                                                               \
+  "vpaddb %%ymm14, %[" #acc "], %[" #acc "]\n\t"
+      __asm__("1:\n\t"
+              "vpbroadcastq (%[a]), %%ymm13\n\t"
+              XNOR_CNT(0, b0) XNOR_CNT(32, b1) XNOR_CNT(64, b2) XNOR_CNT(96, b3)
+              XNOR_CNT(128, b4) XNOR_CNT(160, b5) XNOR_CNT(192, b6) XNOR_CNT(224, b7)
+              "add $8, %[a]\n\t"
+              "add $256, %[w]\n\t"
+              "dec %[n]\n\t"
+              "jnz 1b"
+              : [b0] "+x"(b0), [b1] "+x"(b1), [b2] "+x"(b2), [b3] "+x"(b3), [b4] "+x"(b4), [b5] "+x"(b5),
+                [b6] "+x"(b6), [b7] "+x"(b7), [a] "+r"(pa), [w] "+r"(pw), [n] "+r"(n)
+              : [lut] "x"(lut), [m4] "x"(m4)
+              : "xmm13", "xmm14", "xmm15", "cc", "memory");
+#undef XNOR_CNT
+      const __m256i b[8] = {b0, b1, b2, b3, b4, b5, b6, b7};
+      /* a block's counts (< 2^16) sit in the low dword of each 64-bit SAD lane: pair two vectors' lanes into 8
+       * int32 (outputs 4j .. 4j+7 in order); the first block stores kreal - 2*count, later ones subtract */
+      for (int j = 0; j < 8; j += 2) {
+        const __m256i s = _mm256_or_si256(_mm256_sad_epu8(b[j], zero), _mm256_slli_epi64(_mm256_sad_epu8(b[j + 1], zero), 32));
+        const __m256i v = _mm256_permutevar8x32_epi32(s, order);
+        __m256i *o = (__m256i *)(d + 4 * j);
+        const __m256i base = k0 == 0 ? kv : _mm256_loadu_si256(o);
+        _mm256_storeu_si256(o, _mm256_sub_epi32(base, _mm256_add_epi32(v, v)));
       }
-      for (int j = 0; j < 8; j++) acc[j] = _mm256_add_epi64(acc[j], _mm256_sad_epu8(b[j], zero));
-    }
-    for (int j = 0; j < 8; j++) {
-      uint64_t t[4];
-      _mm256_storeu_si256((__m256i *)t, acc[j]);
-      for (int l = 0; l < 4; l++) dst[r * ld + 4 * j + l] = xnor_dot_xor(kreal, (int32_t)t[l]);
     }
   }
 }
