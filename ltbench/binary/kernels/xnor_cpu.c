@@ -35,6 +35,16 @@ static void *xnor_scratch(size_t bytes) {
 
 #define XNOR_RB 64 /* rows per block of the backward helpers' channel sums */
 
+/* Before an elementwise loop over channels (no loop-carried dependence): in the bodies OpenMP outlines, GCC
+ * drops the pointers' restrict and left such loops scalar, with a branch per select (bn_act and prelu_bn_bwd1
+ * ran at ~6 ns an element). `omp simd` / `GCC ivdep` let it vectorise them as written: the same operations per
+ * element in the same order, so the results do not change. */
+#ifdef _OPENMP
+#define XNOR_VEC _Pragma("omp simd")
+#else
+#define XNOR_VEC _Pragma("GCC ivdep")
+#endif
+
 #define SFX(name) name##_scalar
 #define XNOR_ISA_NOW 0
 #include "xnor_impl.h"

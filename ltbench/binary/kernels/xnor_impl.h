@@ -453,9 +453,9 @@ static void SFX(pm1)(const float *restrict x, int64_t rows, int64_t C, const flo
     const float *restrict xr = x + r * C;
     float *restrict o = out + r * C;
     if (bias) {
-      for (int64_t c = 0; c < C; c++) o[c] = (xr[c] + bias[c] < 0.0f) ? -1.0f : 1.0f;
+      XNOR_VEC for (int64_t c = 0; c < C; c++) o[c] = (xr[c] + bias[c] < 0.0f) ? -1.0f : 1.0f;
     } else {
-      for (int64_t c = 0; c < C; c++) o[c] = (xr[c] < 0.0f) ? -1.0f : 1.0f;
+      XNOR_VEC for (int64_t c = 0; c < C; c++) o[c] = (xr[c] < 0.0f) ? -1.0f : 1.0f;
     }
   }
 }
@@ -477,14 +477,23 @@ static void SFX(approxsign_bwd)(const float *restrict g, const float *restrict x
       const float *restrict gr = g + r * C, *restrict xr = x + r * C;
       const float *restrict ar = add ? add + r * C : NULL;
       float *restrict o = out + r * C;
-      for (int64_t c = 0; c < C; c++) {
-        const float u = bias ? xr[c] + bias[c] : xr[c];
-        float m = 2.0f - 2.0f * fabsf(u);
-        m = m < 0.0f ? 0.0f : m;
-        const float v = gr[c] * m;
-        o[c] = ar ? ar[c] + v : v;
-        s[c] += v;
+      /* one loop per (bias, add) case: no pointer test inside a vectorised loop */
+#define XNOR_AS_LOOP(U, O)                                                                                     \
+  XNOR_VEC for (int64_t c = 0; c < C; c++) {                                                                   \
+    const float u = (U), m = 2.0f - 2.0f * fabsf(u), v = gr[c] * (m < 0.0f ? 0.0f : m);                        \
+    o[c] = (O);                                                                                                \
+    s[c] += v;                                                                                                 \
+  }
+      if (bias && ar) {
+        XNOR_AS_LOOP(xr[c] + bias[c], ar[c] + v)
+      } else if (bias) {
+        XNOR_AS_LOOP(xr[c] + bias[c], v)
+      } else if (ar) {
+        XNOR_AS_LOOP(xr[c], ar[c] + v)
+      } else {
+        XNOR_AS_LOOP(xr[c], v)
       }
+#undef XNOR_AS_LOOP
     }
   }
 }
@@ -494,7 +503,7 @@ static inline void SFX(prelu_bn_row)(const float *restrict g, const float *restr
                                      const float *restrict y, const float *restrict mean, int64_t C,
                                      float *restrict gt, float *restrict s) {
   float *restrict s0 = s, *restrict s1 = s + C, *restrict s2 = s + 2 * C, *restrict s3 = s + 3 * C;
-  for (int64_t c = 0; c < C; c++) {
+  XNOR_VEC for (int64_t c = 0; c < C; c++) {
     const float gv = g[c], tv = t[c], sg = slope[c] * gv, tg = tv * gv; /* all unconditional: the */
     const float v = tv > 0.0f ? gv : sg;                                 /* selects vectorise */
     gt[c] = v;
@@ -527,7 +536,7 @@ static void SFX(prelu_bn_bwd1)(const float *restrict g, const float *restrict t,
 static inline void SFX(bn_bwd_row)(const float *restrict gt, const float *restrict y, const float *restrict mean,
                                    const float *restrict k1, const float *restrict mg, const float *restrict k2,
                                    int64_t C, float *restrict gy) {
-  for (int64_t c = 0; c < C; c++) gy[c] = k1[c] * ((gt[c] - mg[c]) - (y[c] - mean[c]) * k2[c]);
+  XNOR_VEC for (int64_t c = 0; c < C; c++) gy[c] = k1[c] * ((gt[c] - mg[c]) - (y[c] - mean[c]) * k2[c]);
 }
 
 /* Pass 2: the BN input gradient gy = k1 * ((gt - mg) - (y - mean) * k2), k1 = gamma*invstd, mg = mean of gt,
@@ -584,12 +593,12 @@ static void SFX(bn_sums)(const float *restrict y, int64_t rows, int64_t C, const
     for (int64_t r = blk * XNOR_RB; r < r1; r++) {
       const float *restrict yr = y + r * C;
       if (mean) {
-        for (int64_t c = 0; c < C; c++) {
+        XNOR_VEC for (int64_t c = 0; c < C; c++) {
           const float d = yr[c] - mean[c];
           s[c] += d * d;
         }
       } else {
-        for (int64_t c = 0; c < C; c++) s[c] += yr[c];
+        XNOR_VEC for (int64_t c = 0; c < C; c++) s[c] += yr[c];
       }
     }
   }
@@ -600,7 +609,7 @@ static inline void SFX(bn_act_seg)(const float *restrict y, const float *restric
                                    const float *restrict beta, const float *restrict res, const float *restrict b1,
                                    const float *restrict slope, const float *restrict b2, float *restrict t,
                                    float *restrict h, int64_t n) {
-  for (int64_t c = 0; c < n; c++) {
+  XNOR_VEC for (int64_t c = 0; c < n; c++) {
     const float z = beta[c] + (y[c] - mean[c]) * scale[c];
     const float tv = (z + res[c]) + b1[c], sv = slope[c] * tv;
     t[c] = tv;
