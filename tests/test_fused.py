@@ -56,6 +56,36 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 @pytest.mark.parametrize(
+    "k,stride,c,o,hw",
+    [
+        (3, 1, 5, 7, 2),  # 2×2 outputs: every tap but the centre reads padding for some pixels
+        (3, 1, 4, 6, 1),  # a 1×1 map: only the centre tap reads the map
+        (3, 1, 3, 5, 4),
+        (3, 2, 6, 4, 5),  # odd input under stride 2: 3×3 outputs, the last row/column's taps clipped
+        (3, 2, 4, 3, 4),
+        (1, 1, 6, 5, 3),
+    ],
+)
+def test_conv_backward_taps_matches_float64(k, stride, c, o, hw):
+    """The per-tap GEMM gradients equal float64 ``aten.convolution_backward`` at padding k // 2 (a tap range one
+    pixel off, or padding multiplied in, fails it)."""
+    g = torch.Generator().manual_seed(3)
+    cl = torch.channels_last
+    a = torch.randn(2, c, hw, hw, generator=g).sign().contiguous(memory_format=cl)
+    w = torch.randn(o, c, k, k, generator=g).contiguous(memory_format=cl)
+    ho = (hw + 2 * (k // 2) - k) // stride + 1
+    g_y = torch.randn(2, o, ho, ho, generator=g).contiguous(memory_format=cl)
+    ref_a, ref_w, _ = torch.ops.aten.convolution_backward(
+        g_y.double(), a.double(), w.double(), None, [stride] * 2, [k // 2] * 2, [1, 1], False, [0, 0], 1,
+        [True, True, False],
+    )  # fmt: skip
+    g_a, g_w = fused.conv_backward_taps(g_y, a, w, stride)
+    assert g_a.shape == a.shape and g_w.shape == w.shape
+    torch.testing.assert_close(g_a.double(), ref_a, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(g_w.double(), ref_w, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
     "cin,cout,stride,hw,momentum",
     [
         (8, 16, 1, 8, 0.1),
@@ -63,7 +93,7 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
         (64, 128, 2, 8, 0.1),
         (128, 128, 1, 4, None),
         (128, 256, 2, 4, 0.1),
-        (256, 256, 1, 2, 0.1),  # wide, 2×2 / 1×1 outputs: the explicit-GEMM 3×3 backward (fused.SMALL_MAP)
+        (256, 256, 1, 2, 0.1),  # 2×2 / 1×1 outputs: the per-tap GEMM backward (fused.taps_pay)
         (256, 512, 2, 2, 0.1),
     ],
 )

@@ -113,40 +113,57 @@ def _nhwc(t: torch.Tensor) -> torch.Tensor:
     return t.permute(0, 2, 3, 1)
 
 
-# The 3×3 backward runs as two explicit GEMMs on outputs of at most SMALL_MAP pixels per image with at least
-# WIDE channels; elsewhere oneDNN's convolution backward is faster (measured, 1 thread, batch 64, ms
-# oneDNN → explicit: 1024 ch 2×2 333 → 121, 512 ch 4×4 s2 41 → 28, 256 ch 2×2 8.5 → 7.8, 128 ch 4×4 s2
-# 1.5 → 2.0).
-SMALL_MAP, WIDE = 4, 256
+# On small output maps the gradient convolutions run as one pair of matrix products per kernel tap, over the
+# output pixels whose input pixel lies inside the map (:func:`conv_backward_taps`): no zero-padded im2col
+# columns, so a 3×3 conv on 2×2 outputs does 16 of the 36 tap-pixel products. Measured against oneDNN's
+# convolution backward (AMD EPYC AVX2 VM, 1 thread, batch 64, best of 15, ms oneDNN → taps): 3×3 256 ch 2×2
+# 20.2 → 4.0 (the im2col route this replaced: 8.3), 128 ch 4×4 8.2 → 6.4, 128 ch 4×4 stride 2 4.1 → 1.9, 64 ch
+# 8×8 stride 2 3.3 → 2.5, 64 ch 8×8 7.8 → 8.4 and 32 ch 8×8 2.2 → 2.8 (kept on oneDNN); 1×1 256 ch 2×2
+# 1.5 → 1.0, 128 ch 4×4 1.05 → 0.81, 64 ch 8×8 1.01 → 1.04.
+TAPS_MAX_PIXELS = 16
 
 
-def _conv3x3_backward(g_y: torch.Tensor, a: torch.Tensor, weff: torch.Tensor, stride: int):
-    """Input and weight gradients of ``conv2d(a, weff, stride, padding=1)`` (3×3, channels-last), as
-    ``aten.convolution_backward`` gives them. On wide layers with at most :data:`SMALL_MAP` output pixels (the
-    last stage) oneDNN's kernel runs at a fraction of the machine's FMA rate (29 GFLOP/s for 1024 channels on
-    2×2, against ≈ 220 on larger maps), so there the gradients are two matrix products over the explicit
-    im2col rows (weight: ``g_yᵀ · cols``; input: ``g_y · W`` folded back onto the padded map)."""
+def taps_pay(k: int, stride: int, ho: int, wo: int) -> bool:
+    """Whether a ``k``×``k`` conv with ``ho``×``wo`` outputs takes :func:`conv_backward_taps` (see
+    :data:`TAPS_MAX_PIXELS`): small output maps, and every strided 3×3."""
+    return ho * wo <= TAPS_MAX_PIXELS or (k == 3 and stride == 2)
+
+
+def _tap_range(i: int, stride: int, pad: int, n_in: int, n_out: int) -> tuple[int, int]:
+    """The outputs ``[lo, hi)`` along one axis whose input ``o·stride − pad + i`` for tap ``i`` is in the map."""
+    return max(0, -((i - pad) // stride)), min(n_out, (n_in - 1 + pad - i) // stride + 1)
+
+
+def conv_backward_taps(
+    g_y: torch.Tensor, a: torch.Tensor, weff: torch.Tensor, stride: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Input and weight gradients of ``conv2d(a, weff, stride, padding=k // 2)`` (channels-last tensors), as
+    ``aten.convolution_backward`` gives them to float32 rounding, as per-tap matrix products: for tap
+    ``(i, j)``, ``g_w[:, i, j] = g_yᵀ · a`` and ``g_a += g_y · weff[:, :, i, j]`` over the output pixels whose
+    input pixel is inside the map (padding contributes nothing, so it is never multiplied)."""
     b, o, ho, wo = g_y.shape
-    if ho * wo > SMALL_MAP or a.shape[1] < WIDE:
-        g_a, g_w, _ = torch.ops.aten.convolution_backward(
-            g_y, a, weff, None, [stride, stride], [1, 1], [1, 1], False, [0, 0], 1, [True, True, False]
-        )
-        return g_a, g_w
     c, h, w = a.shape[1], a.shape[2], a.shape[3]
-    pad = F.pad(_nhwc(a), (0, 0, 1, 1, 1, 1))  # [B, H+2, W+2, C]
-    sb, sh, sw, sc = pad.stride()
-    cols = pad.as_strided((b, ho, wo, 3, 3, c), (sb, stride * sh, stride * sw, sh, sw, sc))
-    cols = cols.reshape(b * ho * wo, 9 * c)
-    gy = _nhwc(g_y).reshape(b * ho * wo, o)
-    w_rows = _nhwc(weff).reshape(o, 9 * c)  # OHWI: the same (kh, kw, c) order as the im2col rows
-    g_w = (gy.t() @ cols).view(o, 3, 3, c).permute(0, 3, 1, 2)  # OIHW shape, channels-last memory
-    g_cols = (gy @ w_rows).view(b, ho, wo, 3, 3, c)
-    g_pad = torch.zeros(b, h + 2, w + 2, c)
-    for i in range(3):
-        for j in range(3):
-            g_pad[:, i : i + stride * ho : stride, j : j + stride * wo : stride] += g_cols[:, :, :, i, j]
-    g_a = g_pad[:, 1 : h + 1, 1 : w + 1].contiguous().permute(0, 3, 1, 2)
-    return g_a, g_w
+    k = weff.shape[-1]
+    pad = k // 2
+    an, gn, wn = _nhwc(a), _nhwc(g_y), _nhwc(weff)  # weff as [O, kh, kw, C]
+    if k == 1 and stride == 1:  # one tap over the whole map
+        g2, a2 = gn.reshape(-1, o), an.reshape(-1, c)
+        g_a = (g2 @ wn.reshape(o, c)).view(b, h, w, c)
+        return g_a.permute(0, 3, 1, 2), (g2.t() @ a2).view(o, 1, 1, c).permute(0, 3, 1, 2)
+    g_w = torch.zeros(o, k, k, c)
+    g_a = torch.zeros(b, h, w, c)
+    for i in range(k):
+        h0, h1 = _tap_range(i, stride, pad, h, ho)
+        for j in range(k):
+            w0, w1 = _tap_range(j, stride, pad, w, wo)
+            if h1 <= h0 or w1 <= w0:
+                continue  # this tap only ever reads padding
+            hi = slice(h0 * stride - pad + i, (h1 - 1) * stride - pad + i + 1, stride)
+            wi = slice(w0 * stride - pad + j, (w1 - 1) * stride - pad + j + 1, stride)
+            gt = gn[:, h0:h1, w0:w1].reshape(-1, o)
+            g_w[:, i, j] = gt.t() @ an[:, hi, wi].reshape(-1, c)
+            g_a[:, hi, wi] += (gt @ wn[:, i, j]).view(b, h1 - h0, w1 - w0, c)
+    return g_a.permute(0, 3, 1, 2), g_w.permute(0, 3, 1, 2)  # NCHW / OIHW shapes, channels-last memory
 
 
 # Where the AMX route beats torch's float32 conv backward (Intel Xeon VM, 1 thread, medians of 9–15 alternated
@@ -175,18 +192,19 @@ def binary_conv_backward(
     """The gradients of ``conv2d(sign(x + bias), α·sign(W), stride, padding=k // 2)`` w.r.t. its ±1 input
     (channels-last) and w.r.t. the latent ``W`` through the clipped STE (``W``'s OIHW layout): on AMX-BF16
     (:func:`ops.conv_backward_amx_direct`) for ``route == "amx"`` and, for ``"auto"``, where :func:`amx_pays`;
-    else torch's float32 convolution backward on the materialised ±1 tensors, then the STE."""
+    else float32 products on the materialised ±1 tensors (:func:`conv_backward_taps` where :func:`taps_pay`,
+    else torch's convolution backward), then the STE."""
     g_y = g_y.contiguous(memory_format=_CL)
     k = w.shape[-1]
     rows = g_y.shape[0] * g_y.shape[2] * g_y.shape[3]
     if route == "amx" or (route == "auto" and amx_pays(rows, k, stride)):
         return ops.conv_backward_amx_direct(g_y, x, bias, w, alpha, stride, k // 2)
     a, weff = ops.pm1_direct(x, bias), ops.weff_direct(w, alpha)
-    if k == 3:
-        g_a, g_weff = _conv3x3_backward(g_y, a, weff, stride)
+    if taps_pay(k, stride, g_y.shape[2], g_y.shape[3]):
+        g_a, g_weff = conv_backward_taps(g_y, a, weff, stride)
     else:
         g_a, g_weff, _ = torch.ops.aten.convolution_backward(
-            g_y, a, weff, None, [stride] * 2, [0, 0], [1, 1], False, [0, 0], 1, [True, True, False]
+            g_y, a, weff, None, [stride] * 2, [k // 2] * 2, [1, 1], False, [0, 0], 1, [True, True, False]
         )
     return g_a, ops.ste_weight_grad_direct(g_weff, w)
 
