@@ -130,8 +130,8 @@ def _grad_diff(model: torch.nn.Module, ref: torch.nn.Module) -> float:
 def gemm_floor(model: torch.nn.Module, x: torch.Tensor, clock, rounds: int, route: str) -> float:
     """Seconds of the gradient convolutions alone: the input and latent-weight gradients of every binary conv of
     the network on its training shapes, channels-last, through ``fused.binary_conv_backward`` on ``route`` —
-    as the fused backward computes them (float: ``aten.convolution_backward`` on the ±1 tensors, the 3×3 ones
-    through ``fused._conv3x3_backward``; AMX: ``ops.conv_backward_amx_direct``; each with its sign, packing
+    as the fused backward computes them (float: ``aten.convolution_backward`` on the ±1 tensors, or
+    ``fused.conv_backward_taps`` on small maps; AMX: ``ops.conv_backward_amx_direct``; each with its sign, packing
     and STE passes). Exact float gradients of a ±1 × float product need these MACs whatever the rest costs, so
     ``eager / floor`` bounds the step's speed-up on that route."""
     cl = torch.channels_last
