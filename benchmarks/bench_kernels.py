@@ -407,6 +407,7 @@ def main() -> None:
         "clock_ghz": ghz,
         "limit_bmac_per_cycle_core": peak,
         "load_average_at_start": load,
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "versions": {"torch": torch.__version__, "python": platform.python_version()},
         "cases": cases,
         "wall_s": time.perf_counter() - t_start,

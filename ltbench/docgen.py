@@ -43,6 +43,12 @@ def _sources() -> str:
     return _md_table(["source", "title", "family"], rows)
 
 
+def _performance() -> str:
+    from ltbench.bench_results import performance_table_md
+
+    return performance_table_md(ROOT / "benchmarks" / "results")
+
+
 #: (docs file, block name) → the function that renders the block.
 BLOCKS: dict[tuple[str, str], Callable[[], str]] = {
     ("docs/methods.md", "recipes"): _recipes,
@@ -50,6 +56,7 @@ BLOCKS: dict[tuple[str, str], Callable[[], str]] = {
     ("docs/architecture.md", "backbones"): _backbones,
     ("docs/architecture.md", "families"): _families,
     ("docs/architecture.md", "sources"): _sources,
+    ("README.md", "performance"): _performance,
 }
 
 

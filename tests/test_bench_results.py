@@ -1,0 +1,47 @@
+"""The README's performance table (ltbench.bench_results) says met / missed against each target as the issue
+states it, from the figures in the result files."""
+
+from __future__ import annotations
+
+import json
+
+from ltbench.bench_results import performance_table_md
+
+
+def _case(cid, shape, threads, ratio=1.0, baseline="b", **extra):
+    return {"id": cid, "shape": shape, "threads": threads, "ours_s": 0.01, "baseline": baseline,
+            "baseline_s": 0.01 * ratio, "ratio": ratio, "load_average": 0.5, **extra}  # fmt: skip
+
+
+def test_cells_compare_each_figure_with_its_target(tmp_path):
+    cases = [
+        _case("T1", "reactnet-a-tiny 8² b64 fwd+bwd", 1, 3.01, bound_ratio=3.5),
+        _case("T1", "reactnet-a 32² b64 fwd+bwd", 1, 2.99),
+        _case("L1", "1x1 conv", 1, us_per_call=10.4),
+        _case("C1", "S1 1x1x1", 1, pct_of_limit=60.0),
+        _case("C1", "S2 1x1x1", 1, pct_of_limit=59.6),
+        _case("C1", "S1 1x1x1", 2, speedup_vs_1_thread=1.8),
+        _case("C1", "S2 1x1x1", 2, speedup_vs_1_thread=1.79),
+        _case("C2", "block7 1x1 b1 512->512", 1, 11.9),
+        _case("C3", "net", 1, 2.9, baseline="torch-fp32-compile(prebinarized)", compile_s=5.0),
+        _case("B1", "build", 2, 2.0),
+    ]
+    doc = {"device": "CPU X", "path": "avx2", "clock_ghz": 3.0, "limit_bmac_per_cycle_core": 100.0,
+           "date": "2026-12-07", "cases": cases}  # fmt: skip
+    (tmp_path / "cpu-x-avx2.json").write_text(json.dumps(doc))
+    (tmp_path / "multires-cpu-x.json").write_text(json.dumps({"cases": []}))  # not a kernel-bench file
+    rows = {}
+    for line in performance_table_md(tmp_path).splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows.setdefault(cells[0], []).append(cells[-1])
+    header = performance_table_md(tmp_path).splitlines()[0]
+    assert header.count("CPU X") == 1 and "2026-12-07" in header and "load 0.5–0.5" in header
+    assert rows["T1"][0].endswith("— met") and "bound it to 3.50×" in rows["T1"][0]
+    assert rows["T1"][1].endswith("— missed")
+    assert rows["L1"] == ["10.4 µs — missed"]
+    assert rows["C1"][0] == "S1 60, S2 60 — missed on S2"  # 59.6 prints as 60 but is under the target
+    assert rows["C1"][1] == "S1 1.80, S2 1.79 — missed on S2"
+    assert rows["C2"] == ["1×1 11.9 — missed on 1×1"]
+    assert rows["C3"][0].endswith("— missed") and "compile 5.0 s excluded" in rows["C3"][0]
+    assert rows["B1"][0].endswith("— met")
+    assert rows["C4"] == ["—"]
