@@ -262,10 +262,19 @@ def meta_sampler_gradient(
 META_PER_CLASS = 1
 
 
+#: BALMS's own stage-1 view on CIFAR-style families (the name it is shared under, :mod:`ltbench.stage_store`)
+CIFAR_VIEW = "train + AutoAugment(CIFAR10) + Cutout(side/2)"
+
+
+def stage1_view(task: Task, augment: bool) -> str | None:
+    """:data:`CIFAR_VIEW` where BALMS trains stage 1 on it, else None (the task's train split, as the others)."""
+    return CIFAR_VIEW if augment and get_family(task.family).views == "cifar" else None
+
+
 def stage1_train_set(task: Task, augment: bool) -> ImageSplit:
     """BALMS's stage-1 training view: on CIFAR-style families (``small``) the official CIFAR one (+ AutoAugment CIFAR-10 policy
     and Cutout of half the input side), elsewhere the family's own."""
-    if get_family(task.family).views != "cifar" or not augment:
+    if stage1_view(task, augment) is None:
         return task.train_set(augment=augment)
     size = task.input_size or 224
     tf = train_transform(task.family, size, augment, auto_augment="cifar10", cutout=size // 2)
@@ -313,7 +322,8 @@ class BALMS(Method):
             steps = steps_per_epoch(len(train), cfg.batch_size)
             warm = cfg.warmup_iterations / steps
             s1 = dataclasses.replace(cfg, epochs=epochs_for(cfg.iterations, steps), warmup_epochs=warm)
-        model = train_stage1(task, s1, train)
+        view = stage1_view(task, cfg.augment)
+        model = train_stage1(task, s1, train if view else None, view=view)
 
         # stage 2: fresh classifier on the frozen backbone
         model.classifier = nn.Linear(model.num_features, task.num_classes).to(task.device)

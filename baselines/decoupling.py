@@ -46,7 +46,8 @@ from ltbench.errors import LTBenchError
 from ltbench.method import BNPolicy, Method, Optimizer, SamplerName, Schedule, Task, TrainConfig
 from ltbench.registry import METHODS
 from ltbench.stage_records import add_stage, set_selection
-from ltbench.trainer import Trainer
+from ltbench.stage_store import stage_key
+from ltbench.trainer import Trainer, training_fields
 
 from .heads import ScaledLinear, TauNormLinear
 from .losses import mixup_batch, mixup_loss
@@ -124,9 +125,21 @@ def stage1_config(cfg: TrainConfig) -> TrainConfig:
 
 
 def train_stage1(
-    task: Task, cfg: TrainConfig, dataset=None, mixup_alpha: float = 0.0, stage: str = "stage1"
+    task: Task,
+    cfg: TrainConfig,
+    dataset=None,
+    mixup_alpha: float = 0.0,
+    stage: str = "stage1",
+    view: str | None = None,
 ) -> nn.Module:
-    """Stage 1 shared by the decoupled methods: joint CE (``mixup_alpha`` > 0: mixup CE, MiSLAS)."""
+    """Stage 1 shared by the decoupled methods: joint CE (``mixup_alpha`` > 0: mixup CE, MiSLAS). Trained once
+    per key and loaded by the other runs that share it (:mod:`ltbench.stage_store`), as the official code
+    starts cRT, LWS and τ-norm from one stage-1 checkpoint. ``dataset``: a training view other than the task's
+    train split under ``cfg.augment``, named by ``view`` (part of the key; without it the stage is not shared)."""
+    s1 = stage1_config(cfg)
+    share = dataset is None or view is not None
+    view = view or f"train(augment={s1.augment})"
+    key = stage_key(task, stage, training_fields(s1), mixup_alpha=mixup_alpha, view=view) if share else None
     model = task.create_model()
 
     def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -136,9 +149,8 @@ def train_stage1(
         return F.cross_entropy(model(x), y)
 
     ds = dataset if dataset is not None else task.train_set(augment=cfg.augment)
-    s1 = stage1_config(cfg)
     add_stage(task.records, stage, ds, s1, loss="mixup CE" if mixup_alpha > 0 else "CE")
-    Trainer(task, s1, stage).fit({"model": model}, model.parameters(), step, ds)
+    Trainer(task, s1, stage, share_key=key).fit({"model": model}, model.parameters(), step, ds)
     return model
 
 

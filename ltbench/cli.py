@@ -294,6 +294,12 @@ def backbones() -> None:
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N]")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint.")
 @click.option(
+    "--share-stages/--no-share-stages",
+    default=True,
+    show_default=True,
+    help="Train a stage other runs share (the decoupled methods' joint-CE stage 1) once, in <results>/.stages/.",
+)
+@click.option(
     "--packed",
     type=click.Choice(["auto", "on", "off"]),
     default="auto",
@@ -325,6 +331,7 @@ def run(
     teacher_weights,
     device,
     resume,
+    share_stages,
     packed,
     logs,
     test_dist,
@@ -362,6 +369,7 @@ def run(
                     packed=packed,
                     recipe=recipe,
                     test_dist=test_dist,
+                    share_stages=share_stages,
                 )
                 tracked.finish(path)
             print_result(path)

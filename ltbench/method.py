@@ -79,6 +79,7 @@ class Task:
     seed: int = 0
     run_dir: Path = Path("results/.runs/tmp")
     resume: bool = False
+    stage_store: Path | None = None  # finished shared stages (:mod:`ltbench.stage_store`); None: never shared
     backbone_kwargs: dict[str, Any] = field(default_factory=dict)
     records: dict[str, Any] = field(default_factory=dict)  # method extras stored in the result
     test_indices: list[int] | None = None  # evaluate on these rows only (a test-agnostic distribution) …

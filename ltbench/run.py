@@ -19,6 +19,7 @@ from ltbench.method import Task
 from ltbench.registry import BACKBONES, METHODS
 from ltbench.results import Result, environment, result_path
 from ltbench.seeding import seed_everything
+from ltbench.stage_store import STORE_DIR
 
 
 def resolve_device(name: str) -> torch.device:
@@ -96,8 +97,12 @@ def run_one(
     packed: str = "auto",
     recipe: str | None = None,
     test_dist: str | None = None,
+    share_stages: bool = True,
 ) -> Path:
     """Train and evaluate ``method`` on built split ``dataset``; return the result file's path.
+
+    ``share_stages``: load a stage other runs train identically from ``<results>/.stages/`` when it is there,
+    else train it and put it there (:mod:`ltbench.stage_store`; the result is the same either way).
 
     ``packed``: evaluate binary backbones on the XNOR kernels (``auto``: where a kernel exists; ``on``; ``off``);
     the result's ``inference`` says which path produced the numbers. ``test_dist`` (``all``, ``forward10``, …)
@@ -123,7 +128,10 @@ def run_one(
         shutil.rmtree(run_dir, ignore_errors=True)
         run_dir.parent.joinpath(f"{run_dir.name}.log").unlink(missing_ok=True)
     dist.barrier()
-    task = Task(info=info, backbone=backbone, device=dev, seed=seed, run_dir=run_dir, resume=resume)
+    store = Path(results) / STORE_DIR if share_stages else None
+    task = Task(
+        info=info, backbone=backbone, device=dev, seed=seed, run_dir=run_dir, resume=resume, stage_store=store
+    )
     task.backbone_kwargs.update(kwargs)
     seed_everything(seed)
     from ltbench.evaluate import RESULT_METRICS, evaluate

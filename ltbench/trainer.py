@@ -13,7 +13,8 @@ Determinism and resume: at the start of every epoch (and at the end of the stage
 torch RNGs are re-seeded from (seed, stage, epoch, rank), and samplers draw from (seed, epoch); so epoch e
 consumes the same randomness whether or not the run was interrupted, as does whatever follows the stage.
 With ``task.resume`` a stage restarts from its last checkpoint (modules, optimizer, schedule, EMA, history)
-and ends with the same weights as an uninterrupted run; a finished stage is only reloaded.
+and ends with the same weights as an uninterrupted run; a finished stage is only reloaded. A stage given a
+``share_key`` is loaded from the task's stage store when another run trained it (:mod:`ltbench.stage_store`).
 
 Parameter groups: ``params`` may be tensors or torch param-group dicts. ``cfg.weight_decay_rule`` splits
 plain tensors by name (names come from ``modules``): ``all`` (every parameter), ``conv`` (ReActNet: only
@@ -43,7 +44,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ltbench import distributed as dist
-from ltbench import trackers
+from ltbench import stage_store, trackers
 from ltbench.data import num_workers
 from ltbench.errors import LTBenchError
 from ltbench.method import Task, TrainConfig
@@ -98,6 +99,19 @@ def lr_factor(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
     if cfg.schedule == "constant":
         return 1.0
     raise LTBenchError(f"unknown schedule {cfg.schedule!r}", f"choose one of: {', '.join(SCHEDULES)}")
+
+
+def training_fields(cfg: TrainConfig) -> dict[str, Any]:
+    """``cfg`` as a dict less the fields :func:`lr_factor` ignores under it (``warmup_start`` without a warm-up,
+    ``milestones``/``gamma`` outside ``multistep``): two configs that train alike give one shared-stage key."""
+    from ltbench.config import to_dict
+
+    d = to_dict(cfg)
+    if not cfg.warmup_epochs:
+        d.pop("warmup_start", None)
+    if cfg.schedule != "multistep":
+        d.pop("milestones", None), d.pop("gamma", None)
+    return d
 
 
 def decays(name: str, p: torch.Tensor, rule: str) -> bool:
@@ -164,9 +178,12 @@ def amp_active(cfg: Any, device: torch.device) -> bool:
 
 
 class Trainer:
-    def __init__(self, task: Task, cfg: TrainConfig, stage: str):
+    def __init__(self, task: Task, cfg: TrainConfig, stage: str, share_key: str | None = None):
+        """``share_key`` (:func:`ltbench.stage_store.stage_key`): the stage is one that other runs train
+        identically; it is loaded from the task's stage store when there, else trained and put there."""
         self.task, self.cfg, self.stage = task, cfg, stage
         self.ckpt = Path(task.run_dir) / f"{stage}.ckpt"
+        self.shared = stage_store.shared_path(task, share_key) if dist.world_size() == 1 else None
         self.log_file = Path(task.run_dir).parent / f"{Path(task.run_dir).name}.log"
         self.history: list[dict[str, float]] = []
         self.optimizer: torch.optim.Optimizer | None = None
@@ -194,6 +211,10 @@ class Trainer:
         sampler: str | None = None,
         on_epoch_end: Callable[[int], dict[str, float] | None] | None = None,
     ) -> list[dict[str, float]]:
+        with stage_store.claim(self.shared):
+            return self._fit(modules, params, step, dataset, sampler, on_epoch_end)
+
+    def _fit(self, modules, params, step, dataset, sampler, on_epoch_end) -> list[dict[str, float]]:
         cfg, device = self.cfg, self.task.device
         self._sync_bn(modules)
         dist.broadcast_parameters(modules.values())
@@ -206,8 +227,11 @@ class Trainer:
         ema_decay = getattr(cfg, "ema", 0.0) or 0.0
         self.ema = EMA(modules, ema_decay) if ema_decay else None
         start = 0
-        if self.task.resume and self.ckpt.exists():
-            start = self._load(modules, opt, sched)
+        if self.shared is not None and self.shared.exists():
+            start = self._load(modules, opt, sched, self.shared)
+            stage_store.copy_atomic(self.shared, self.ckpt)  # the run dir holds its stages either way
+        elif self.task.resume and self.ckpt.exists():
+            start = self._load(modules, opt, sched, self.ckpt)
         trained = [p for g in opt.param_groups for p in g["params"]]
         amp = self._autocast()
         writer = self._tensorboard()
@@ -265,6 +289,8 @@ class Trainer:
                 if due or epoch + 1 == cfg.epochs:
                     self._save(modules, opt, sched, epoch + 1)
                     last_save = time.monotonic()
+            if self.shared is not None and start < cfg.epochs:
+                stage_store.copy_atomic(self.ckpt, self.shared)
         if writer is not None:
             writer.close()
         # what runs after this stage sees the same RNG state whether or not the stage was resumed
@@ -338,8 +364,8 @@ class Trainer:
             os.replace(tmp, self.ckpt)
         dist.barrier()
 
-    def _load(self, modules, opt, sched) -> int:
-        state = torch.load(self.ckpt, map_location=self.task.device, weights_only=True)
+    def _load(self, modules, opt, sched, path: Path) -> int:
+        state = torch.load(path, map_location=self.task.device, weights_only=True)
         for k, m in modules.items():
             m.load_state_dict(state["modules"][k])
         opt.load_state_dict(state["optimizer"])
@@ -348,5 +374,6 @@ class Trainer:
             self.ema.shadow = state["ema"]
         self.history = list(state["history"])
         if dist.is_main():
-            console.log(f"resumed {self.stage} from {self.ckpt} at epoch {state['epoch']}")
+            how = "reused the shared" if path == self.shared else "resumed"
+            console.log(f"{how} {self.stage} from {path} at epoch {state['epoch']}")
         return int(state["epoch"])
