@@ -11,6 +11,8 @@ each method's own ``binary/digits`` / ``official/digits`` recipe sets its epochs
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 import multiprocessing
 import os
 import time
@@ -24,6 +26,7 @@ from rich.markup import escape
 from ltbench.errors import LTBenchError
 from ltbench.progress import console, make_progress, report, set_label
 from ltbench.registry import DATASETS, METHODS
+from ltbench.results import result_path
 
 TEACHER_METHODS = ("candle", "dive_star")  # need the digits teacher, trained once up front
 DEMO_BACKBONE = "reactnet-a-tiny"  # binary, 8x8 input natively (DESIGN: demo and end-to-end runs use it)
@@ -125,6 +128,23 @@ def demo_plan(seeds: int = 1, only: Sequence[str] = ()) -> list[DemoRun]:
     return plan
 
 
+def longest_first(plan: list[DemoRun], results: Path, split: str, backbone: str | None) -> list[DemoRun]:
+    """``plan`` with the rows a previous demo in ``results`` timed (its result files' ``timings``) longest first,
+    so that no worker idles while another runs a long row at the end; rows without a timing (maybe long) go
+    first; ties keep plan order. A first demo runs in plan order."""
+
+    def seconds(r: DemoRun) -> float:
+        if backbone is None:
+            return math.inf
+        try:
+            t = json.loads(result_path(results, split, r.label, backbone, r.seed).read_text())["timings"]
+            return float(sum(t.values()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return math.inf
+
+    return sorted(plan, key=lambda r: -seconds(r))
+
+
 def run_demo(
     data_root: Path,
     results: Path,
@@ -162,7 +182,7 @@ def run_demo(
 
         # a bad name fails once, before anything trains
         plan_test_dists(open_split(split.name, data_root), test_dist)
-    plan = demo_plan(seeds, only)
+    plan = longest_first(demo_plan(seeds, only), results, split.name, backbone)
     Path(results).mkdir(parents=True, exist_ok=True)
     failures: list[tuple[DemoRun, str]] = []
     timings: dict[str, float] = {}

@@ -18,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import functools
 import hashlib
+import importlib.util
 import json
 import os
 import random
@@ -32,20 +33,19 @@ import torch
 
 STORE_DIR = ".stages"  # under the results directory
 SOURCE_SUFFIXES = (".py", ".c", ".h", ".cu", ".cpp")
+PACKAGES = ("ltbench", "ltbench.baselines", "ltbench.candle")  # whose code a stage runs
 
 
 @functools.cache
 def code_fingerprint() -> str:
     """sha256 over the source files of the packages whose code a stage runs (relative path and bytes)."""
-    import ltbench
-    import ltbench.baselines
-    import ltbench.candle
-
     h = hashlib.sha256()
-    for pkg in (ltbench, ltbench.baselines, ltbench.candle):
-        root = Path(pkg.__file__).parent
+    for name in PACKAGES:  # located, not imported (the core imports no method code)
+        spec = importlib.util.find_spec(name)
+        assert spec is not None and spec.submodule_search_locations, name
+        root = Path(list(spec.submodule_search_locations)[0])
         for f in sorted(p for p in root.rglob("*") if p.suffix in SOURCE_SUFFIXES):
-            h.update(f"{pkg.__name__}/{f.relative_to(root).as_posix()}\0".encode())
+            h.update(f"{name}/{f.relative_to(root).as_posix()}\0".encode())
             h.update(f.read_bytes())
     return h.hexdigest()
 

@@ -352,6 +352,27 @@ def test_demo_plan_follows_registry_meta():
         METHODS._entries.pop("zz_hidden")
 
 
+def test_demo_runs_the_rows_a_previous_demo_timed_longest_first(tmp_path):
+    from ltbench.demo import DemoRun, longest_first
+    from ltbench.results import result_path
+
+    plan = [DemoRun("balms", None, 0), DemoRun("candle", "cd", 0, "variant"), DemoRun("ce", None, 0)]
+    plan += [DemoRun("tade", None, 0), DemoRun("ce", None, 1)]
+    for label, seed, timings in [
+        ("balms", 0, {"fit_s": 30.0, "eval_s": 1.0}),
+        ("candle[cd]", 0, {"fit_s": 50.0, "eval_s": 0.5}),
+        ("ce", 0, {"fit_s": 20.0, "eval_s": 0.5}),
+        ("tade", 0, {"fit_s": 45.0, "eval_s": 5.0, "extras_s": 1.0}),  # 51 s in all: after candle[cd]'s 50.5
+    ]:
+        path = result_path(tmp_path, "digits-lt10", label, "reactnet-a-tiny", seed)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"timings": timings}))
+    order = [(r.label, r.seed) for r in longest_first(plan, tmp_path, "digits-lt10", "reactnet-a-tiny")]
+    # ce seed 1 was never timed: first; then 51, 50.5, 31 and 20.5 s
+    assert order == [("ce", 1), ("tade", 0), ("candle[cd]", 0), ("balms", 0), ("ce", 0)]
+    assert longest_first(plan, tmp_path / "none", "digits-lt10", "reactnet-a-tiny") == plan  # a first demo
+
+
 @pytest.mark.slow
 def test_demo_end_to_end_with_ce(tmp_path, digits_data):
     from ltbench.demo import run_demo

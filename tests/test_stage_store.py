@@ -141,3 +141,25 @@ def test_the_demo_trains_one_stage1_for_crt_lws_tau_norm_and_balms():
         for m in ("crt", "lws", "tau_norm", "balms")
     }
     assert all(f == s1["crt"] for f in s1.values())
+
+
+def test_the_key_covers_the_code(tmp_path, monkeypatch):
+    from ltbench import stage_store
+
+    pkg = tmp_path / "fake_methods"
+    (pkg / "kernels").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "kernels" / "k.c").write_text("int f(void) { return 1; }\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(stage_store, "PACKAGES", ("fake_methods",))
+    stage_store.code_fingerprint.cache_clear()
+    try:
+        before = stage_store.code_fingerprint()
+        (pkg / "notes.txt").write_text("not code")
+        stage_store.code_fingerprint.cache_clear()
+        assert stage_store.code_fingerprint() == before
+        (pkg / "kernels" / "k.c").write_text("int f(void) { return 2; }\n")  # a kernel edit is a code change
+        stage_store.code_fingerprint.cache_clear()
+        assert stage_store.code_fingerprint() != before
+    finally:
+        stage_store.code_fingerprint.cache_clear()
