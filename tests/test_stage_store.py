@@ -163,3 +163,15 @@ def test_the_key_covers_the_code(tmp_path, monkeypatch):
         assert stage_store.code_fingerprint() != before
     finally:
         stage_store.code_fingerprint.cache_clear()
+
+
+@pytest.mark.parametrize(("flag", "stored"), [((), 1), (("--no-share-stages",), 0)])
+def test_ltbench_run_shares_stages_unless_told_not_to(flag, stored, digits_data, tmp_path):
+    import subprocess
+    import sys
+
+    args = ["run", "--method", "tau_norm", "--dataset", "digits-lt10", "--backbone", BACKBONE, "--epochs", "1"]
+    args += ["--device", "cpu", "--data", str(digits_data), "--results", str(tmp_path), *flag]
+    r = subprocess.run([sys.executable, "-m", "ltbench", *args], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert len(list(tmp_path.glob(".stages/*.ckpt"))) == stored
