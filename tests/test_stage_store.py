@@ -170,8 +170,18 @@ def test_ltbench_run_shares_stages_unless_told_not_to(flag, stored, digits_data,
     import subprocess
     import sys
 
-    args = ["run", "--method", "tau_norm", "--dataset", "digits-lt10", "--backbone", BACKBONE, "--epochs", "1"]
-    args += ["--device", "cpu", "--data", str(digits_data), "--results", str(tmp_path), *flag]
-    r = subprocess.run([sys.executable, "-m", "ltbench", *args], capture_output=True, text=True)
+    args = [
+        "run",
+        "--method",
+        "tau_norm",
+        "--dataset",
+        "digits-lt10",
+        "--backbone",
+        BACKBONE,
+        "--epochs",
+        "1",
+    ]
+    args += ["--device", "cpu", "--data", str(digits_data), "--results", str(tmp_path)]
+    r = subprocess.run([sys.executable, "-m", "ltbench", *args, *flag], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert len(list(tmp_path.glob(".stages/*.ckpt"))) == stored
