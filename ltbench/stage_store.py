@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 STORE_DIR = ".stages"  # under the results directory
-SOURCE_SUFFIXES = (".py", ".c", ".h", ".cu", ".cpp")
+SOURCE_SUFFIXES = (".py", ".c", ".h", ".cu", ".cuh", ".cpp")
 PACKAGES = ("ltbench", "ltbench.baselines", "ltbench.candle")  # whose code a stage runs
 
 
