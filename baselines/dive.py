@@ -28,8 +28,9 @@ paper attributes DiVE's collapse on small sets to a weak BALMS teacher (≈26.65
 Recipes: ``official`` = BagofTricks' CIFAR ResNet-32 (200 epochs, batch 128, SGD m0.9 lr 0.1 wd 2e-4, 5-epoch
 warm-up, lr ×0.01 at epoch 120 and again at 160, instance sampling); ``binary`` = that
 schedule under Adam, lr 0.01, no weight decay; ``equal-budget`` = CANDLE's 400 epochs of batch 256.
-``binary/digits`` (the demo on reactnet-a-tiny) trains the student at lr 0.002 and ``dive``'s BALMS teacher
-on a shortened recipe (``teacher_set``). Values and sources: ``docs/methods.md``.
+``binary/digits`` (the demo on reactnet-a-tiny) trains the student at lr 0.002; ``dive``'s BALMS teacher is
+BALMS's own digits model (before 7 December a shortened one, 15 + 5 epochs). Values and sources:
+``docs/methods.md``.
 """
 
 from __future__ import annotations

@@ -185,3 +185,18 @@ def test_ltbench_run_shares_stages_unless_told_not_to(flag, stored, digits_data,
     r = subprocess.run([sys.executable, "-m", "ltbench", *args, *flag], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert len(list(tmp_path.glob(".stages/*.ckpt"))) == stored
+
+
+def test_dives_balms_teacher_is_the_balms_rows_model_and_loads_its_stage1(digits_data, tmp_path):
+    # CANDLE's protocol: DiVE's teacher is BALMS's own model in the same setting (its own recipe, same seed)
+    balms = _run("balms", digits_data, tmp_path, epochs=2, cls_epochs=1)
+    dive = _run("dive", digits_data, tmp_path, epochs=1, teacher_set="epochs=2,cls_epochs=1")
+    assert len(list((tmp_path / ".stages").glob("*.ckpt"))) == 1  # the teacher's stage 1 was loaded
+    teacher = dive["records"]["dive_teacher"]
+    groups = ("avg", "head", "medium", "tail")
+    assert {k: teacher[k] for k in groups} == {k: balms["metrics"][k] for k in groups}
+
+
+def test_the_demos_dive_teacher_takes_balms_own_digits_recipe():
+    for binary, backbone in ((True, "reactnet-a-tiny"), (False, "cnn-digits")):
+        assert resolve_config("dive", binary, "digits", None, None, None, backbone).teacher_set == ()
