@@ -110,7 +110,8 @@ def training_fields(cfg: TrainConfig) -> dict[str, Any]:
     if not cfg.warmup_epochs:
         d.pop("warmup_start", None)
     if cfg.schedule != "multistep":
-        d.pop("milestones", None), d.pop("gamma", None)
+        for unused in ("milestones", "gamma"):
+            d.pop(unused, None)
     return d
 
 
