@@ -11,6 +11,7 @@ import random
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 from ltbench.baselines.decoupling import stage1_config
@@ -18,6 +19,7 @@ from ltbench.baselines.decoupling import stage1_config
 from ltbench.config import resolve_config
 from ltbench.method import TrainConfig
 from ltbench.run import run_one
+from ltbench.seeding import seed_everything
 from ltbench.stage_store import claim, stage_key
 from ltbench.trainer import training_fields
 
@@ -84,14 +86,14 @@ def _task(seed: int = 0) -> SimpleNamespace:
     [
         lambda: torch.manual_seed(1),  # model initialisation draws from these states
         lambda: random.seed(1),
-        lambda: __import__("numpy").random.seed(1),
+        lambda: np.random.seed(1),
     ],
 )
 def test_the_key_covers_the_rng_states(change):
     def key():
         return stage_key(_task(), "stage1", {"lr": 0.005}, view="train")
 
-    random.seed(0), __import__("numpy").random.seed(0), torch.manual_seed(0)
+    seed_everything(0)
     before = key()
     assert key() == before  # computing it draws nothing
     change()
@@ -112,10 +114,9 @@ def test_the_key_covers_config_seed_stage_and_view():
 
 def test_one_process_at_a_time_holds_a_key(tmp_path):
     path = tmp_path / "k.ckpt"
+    # a second open file description stands for another process
     with claim(path), open(path.with_suffix(".lock"), "a") as other, pytest.raises(BlockingIOError):
-        fcntl.flock(
-            other, fcntl.LOCK_EX | fcntl.LOCK_NB
-        )  # another open file description: another process's view
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
     with open(path.with_suffix(".lock"), "a") as other:
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when the block ends
 
