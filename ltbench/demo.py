@@ -28,7 +28,6 @@ from ltbench.progress import console, make_progress, report, set_label
 from ltbench.registry import DATASETS, METHODS
 from ltbench.results import result_path
 
-TEACHER_METHODS = ("candle", "dive_star")  # need the digits teacher, trained once up front
 DEMO_BACKBONE = "reactnet-a-tiny"  # binary, 8x8 input natively (DESIGN: demo and end-to-end runs use it)
 
 
@@ -186,11 +185,8 @@ def run_demo(
     Path(results).mkdir(parents=True, exist_ok=True)
     failures: list[tuple[DemoRun, str]] = []
     timings: dict[str, float] = {}
-    if any(r.method in TEACHER_METHODS for r in plan):
-        from ltbench.data import open_split
-        from ltbench.teachers import digits_teacher
-
-        digits_teacher(info=open_split(split.name, data_root))  # train + cache once, before the workers start
+    # the digits teacher (CANDLE, DiVE*) is trained by the first row that needs it, while the other worker runs;
+    # rows that need it meanwhile wait on its cache lock (ltbench.teachers.digits_teacher)
     jobs = max(1, min(jobs or default_jobs(device), len(plan)))
     args = [
         (r.method, split.name, backbone, r.seed, r.sets, data_root, results, device, test_dist) for r in plan

@@ -3,7 +3,8 @@
 - :func:`digits_teacher` — the offline stand-in for ImageNet weights: a :class:`~ltbench.backbones.cnn.SmallCNN`
   trained on the digits ``pretrain`` split (30 images per class, balanced, disjoint from test and LT train).
   Trained once, deterministically, and cached under ``$LTBENCH_CACHE/teachers`` (default
-  ``~/.cache/ltbench/teachers``) in a file keyed by a hash of the pretrain pixels, labels and the recipe.
+  ``~/.cache/ltbench/teachers``) in a file keyed by a hash of the pretrain pixels, labels and the recipe; callers
+  that race for an uncached teacher wait on one lock while the first trains it.
 - :func:`pretrained_encoder` — ``resnet152`` (torchvision ImageNet-1K weights) or ``efficientnetv2-m-in21k``
   (timm ImageNet-21k weights), or ``digits``; frozen, in eval mode, with ``forward_feature_map``,
   ``num_features`` and ``preprocess`` (resolution, mean/std the weights expect).
@@ -24,6 +25,7 @@ from torch import nn
 from ltbench.backbones.cnn import SmallCNN
 from ltbench.backbones.pretrained import Preprocess
 from ltbench.data import SplitInfo
+from ltbench.stage_store import claim
 
 #: The digits teacher's training recipe (part of the cache key).
 DIGITS_RECIPE = {
@@ -97,14 +99,16 @@ def digits_teacher(info: SplitInfo, device: torch.device | str | None = None) ->
     images, labels = digits_pretrain(info)
     path = cache_dir() / f"digits-smallcnn-{_key(images, labels)}.pt"
     model = SmallCNN(int(labels.max()) + 1, 1, DIGITS_RECIPE["width"])
-    if path.exists():
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    else:
-        model = _train_digits(images, labels)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        torch.save(model.state_dict(), tmp)
-        os.replace(tmp, path)
+    with claim(
+        path
+    ):  # concurrent callers (demo workers, parallel runs): one trains, the others load its file
+        if path.exists():
+            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        else:
+            model = _train_digits(images, labels)
+            tmp = path.with_suffix(f".tmp{os.getpid()}")
+            torch.save(model.state_dict(), tmp)
+            os.replace(tmp, path)
     model.preprocess = DIGITS_PREPROCESS
     model.cache_path = path
     return model.eval().to(device or "cpu")

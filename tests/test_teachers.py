@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from ltbench.backbones.cnn import SmallCNN
 from ltbench.errors import LTBenchError
 from ltbench.teachers import digits_pretrain, digits_teacher, pretrained_encoder
 
@@ -68,3 +69,33 @@ def test_digits_teacher_trains_once_caches_and_is_accurate(digits_data, tmp_path
         acc = (t1(x).argmax(1) == torch.as_tensor(ds.labels)).float().mean().item()
         assert t1.forward_feature_map(x[:2]).shape == (2, 128, 4, 4)
     assert acc > 0.9
+
+
+def test_digits_teacher_is_trained_once_when_two_callers_race(digits_data, tmp_path, monkeypatch):
+    """Demo workers and concurrent runs may ask for the uncached teacher at once: one trains, the other waits
+    for its file and loads it (the lock is an flock on the cache path, so two threads contend like two
+    processes)."""
+    import threading
+    import time
+
+    from ltbench import teachers
+    from ltbench.data import open_split
+
+    monkeypatch.setenv("LTBENCH_CACHE", str(tmp_path))
+    info = open_split("digits-lt10", digits_data)
+    trained = []
+
+    def fake_train(images, labels):
+        trained.append(threading.get_ident())
+        time.sleep(0.3)  # long enough that the second caller arrives while the first trains
+        return SmallCNN(int(labels.max()) + 1, 1, teachers.DIGITS_RECIPE["width"])
+
+    monkeypatch.setattr(teachers, "_train_digits", fake_train)
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(digits_teacher(info=info))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(trained) == 1 and len(got) == 2
+    assert all(torch.equal(a, b) for a, b in zip(*(m.state_dict().values() for m in got), strict=True))
