@@ -16,7 +16,7 @@ C4  the 32×32 variant (stem stride 1), batch 128, × the same baselines
 
 Every integer result is checked equal to the fp32 result (sums of ±1 below 2^24 are exact in fp32) before
 timing; whole networks must give the same argmax. Prints a table and writes
-``benchmarks/results/<cpu-model>-<kernel path>.json`` (:func:`results_path`). Usage:
+``benchmarks/results/<cpu-model>-<family>-<model>-<kernel path>.json`` (:func:`results_path`). Usage:
 ``python benchmarks/bench_kernels.py [--threads 1 2] [--no-compile] [--quick]`` (the torch.compile baselines of
 C3/C4 take minutes to compile).
 L1  fixed cost of one packed-layer call (1×1 conv over a 1×1 map): the direct C call against the custom op.
@@ -142,10 +142,30 @@ def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
+def cpu_id() -> str | None:
+    """``"<cpu family>-<model>"`` from /proc/cpuinfo (x86 Linux), else None: VMs report a generic model name
+    ("AMD EPYC" for Zen 3, Zen 4 and later alike), so the name alone does not tell two machine kinds apart."""
+    fields: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
+                if not line.strip():  # the first processor's block is enough
+                    break
+    except OSError:
+        return None
+    family, model = fields.get("cpu family"), fields.get("model")
+    return f"{family}-{model}" if family and model else None
+
+
 def results_path() -> Path:
-    """``benchmarks/results/<cpu-model>-<kernel path>.json``: one file per machine kind (two VMs both named
-    "AMD EPYC", one AVX-512 and one AVX2, must not overwrite each other's figures)."""
-    return ROOT / "results" / f"{slug(device_name())}-{cpu.current_isa()}.json"
+    """``benchmarks/results/<cpu-model>-<family>-<model>-<kernel path>.json``: one file per machine kind (VMs
+    named "AMD EPYC" came as Zen 3 with AVX2 and as two AVX-512 kinds, which must not overwrite each other's
+    figures). Files written before the family and model were part of the name lack them."""
+    ident = cpu_id()
+    name = "-".join(filter(None, (slug(device_name()), ident, cpu.current_isa())))
+    return ROOT / "results" / f"{name}.json"
 
 
 def case(cases, cid, shape, threads, ours, baseline, base_s, **extra):
@@ -402,6 +422,7 @@ def main() -> None:
             c["speedup_vs_1_thread"] = base / c["ours_s"]
     result = {
         "device": name,
+        "cpu_family_model": cpu_id(),
         "threads": args.threads,
         "path": isa,
         "clock_ghz": ghz,

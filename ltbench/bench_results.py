@@ -133,8 +133,9 @@ def _header(d: dict) -> str:
     loads = [c["load_average"] for c in d["cases"] if "load_average" in c]
     load = f"load {min(loads):.1f}–{max(loads):.1f}" if loads else "load not recorded"
     limit = d.get("limit_bmac_per_cycle_core")
+    ident = f" (family {d['cpu_family_model'].replace('-', ' model ')})" if d.get("cpu_family_model") else ""
     return (
-        f"{d['device']}, {d['path']} path, {d['clock_ghz']:.2f} GHz, limit "
+        f"{d['device']}{ident}, {d['path']} path, {d['clock_ghz']:.2f} GHz, limit "
         f"{limit:.0f} bMAC/cycle/core, {d.get('date', 'undated')}, {load}"
     )
 

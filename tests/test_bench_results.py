@@ -45,3 +45,31 @@ def test_cells_compare_each_figure_with_its_target(tmp_path):
     assert rows["C3"][0].endswith("— missed") and "compile 5.0 s excluded" in rows["C3"][0]
     assert rows["B1"][0].endswith("— met")
     assert rows["C4"] == ["—"]
+
+
+def test_two_machine_kinds_under_one_model_name_get_their_own_file_and_column(tmp_path, monkeypatch):
+    """VMs report "AMD EPYC" for Zen 3 and Zen 4 alike: the family and model keep their figures apart."""
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import bench_kernels
+
+    paths = []
+    for family, model in (("25", "1"), ("25", "17")):
+        info = tmp_path / f"cpuinfo-{model}"
+        info.write_text(
+            f"processor\t: 0\ncpu family\t: {family}\nmodel\t\t: {model}\nmodel name\t: AMD EPYC\n\n"
+        )
+        real_open = open
+        monkeypatch.setattr(
+            "builtins.open", lambda f, *a, real_open=real_open, info=info, **k: real_open(
+                info if f == "/proc/cpuinfo" else f, *a, **k)
+        )  # fmt: skip
+        assert bench_kernels.cpu_id() == f"{family}-{model}"
+        paths.append(bench_kernels.results_path().name)
+        monkeypatch.undo()
+    assert paths[0] != paths[1] and paths[1].startswith("amd-epyc-25-17-")
+    doc = {"device": "AMD EPYC", "cpu_family_model": "25-17", "path": "avx512", "clock_ghz": 3.6,
+           "limit_bmac_per_cycle_core": 328.0, "cases": []}  # fmt: skip
+    (tmp_path / "a.json").write_text(json.dumps(doc))
+    assert "AMD EPYC (family 25 model 17), avx512 path" in performance_table_md(tmp_path).splitlines()[0]
