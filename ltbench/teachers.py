@@ -38,6 +38,10 @@ DIGITS_RECIPE = {
     "schedule": "cosine",
     "augment": "affine10-0.1-0.9:1.1",
     "seed": 0,
+    # torch's intra-op threads change the summation order, and 30 epochs turn that into different weights
+    # (0.1 apart): the teacher trains on one thread whoever calls, so a demo worker and a run on every core
+    # cache the same model
+    "threads": 1,
 }
 DIGITS_PREPROCESS = Preprocess(8, 8, (0.5,), (0.5,))
 
@@ -67,8 +71,9 @@ def _train_digits(images: torch.Tensor, labels: torch.Tensor) -> SmallCNN:
     from ltbench.transforms import train_transform
 
     r = DIGITS_RECIPE
-    gen_state = torch.get_rng_state()
+    gen_state, threads = torch.get_rng_state(), torch.get_num_threads()
     torch.manual_seed(r["seed"])
+    torch.set_num_threads(r["threads"])
     try:
         model = SmallCNN(int(labels.max()) + 1, 1, r["width"])
         opt = torch.optim.Adam(model.parameters(), lr=r["lr"], weight_decay=r["weight_decay"])
@@ -88,6 +93,7 @@ def _train_digits(images: torch.Tensor, labels: torch.Tensor) -> SmallCNN:
                 sched.step()
     finally:
         torch.set_rng_state(gen_state)
+        torch.set_num_threads(threads)
     return model
 
 

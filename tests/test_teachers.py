@@ -99,3 +99,23 @@ def test_digits_teacher_is_trained_once_when_two_callers_race(digits_data, tmp_p
         t.join()
     assert len(trained) == 1 and len(got) == 2
     assert all(torch.equal(a, b) for a, b in zip(*(m.state_dict().values() for m in got), strict=True))
+
+
+@pytest.mark.slow
+def test_digits_teacher_weights_do_not_depend_on_the_callers_thread_count(digits_data, tmp_path, monkeypatch):
+    """The cache key has no thread count, so the teacher must not depend on it: a demo worker (1 thread) and a
+    plain `ltbench run` (every core) would otherwise cache different teachers, whichever came first."""
+    from ltbench.data import open_split
+
+    info = open_split("digits-lt10", digits_data)
+    before = torch.get_num_threads()
+    models = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            monkeypatch.setenv("LTBENCH_CACHE", str(tmp_path / str(threads)))
+            models.append(digits_teacher(info=info))
+            assert torch.get_num_threads() == threads  # the caller's setting is restored
+    finally:
+        torch.set_num_threads(before)
+    assert all(torch.equal(a, b) for a, b in zip(*(m.state_dict().values() for m in models), strict=True))
