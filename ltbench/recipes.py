@@ -125,7 +125,8 @@ _DIVE = {
     EQUAL_BUDGET_NAME: EQUAL_BUDGET,
 }
 #: digits (demo scale, ≈40 s per run on 2 cores): fewer epochs, smaller batches, a gentler lr for the tiny
-#: binary student; calibration long enough for a fresh head on ~250 images.
+#: binary student; calibration long enough for a fresh head on ~250 images. 30 distillation epochs instead of 50
+#: left candle at 89.4 % avg and candle[cd] at 94.9 (3 seeds, 7 December, against 94.8 and 95.6 at 50 then).
 _CANDLE_DIGITS = {
     "epochs": 50,
     "batch_size": 32,
