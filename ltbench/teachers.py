@@ -105,9 +105,8 @@ def digits_teacher(info: SplitInfo, device: torch.device | str | None = None) ->
     images, labels = digits_pretrain(info)
     path = cache_dir() / f"digits-smallcnn-{_key(images, labels)}.pt"
     model = SmallCNN(int(labels.max()) + 1, 1, DIGITS_RECIPE["width"])
-    with claim(
-        path
-    ):  # concurrent callers (demo workers, parallel runs): one trains, the others load its file
+    # concurrent callers (demo workers, parallel runs): one trains, the others wait and load its file
+    with claim(path):
         if path.exists():
             model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         else:
