@@ -127,15 +127,25 @@ def peak_bmac_per_cycle(ghz: float, isa: str) -> float | None:
     return best
 
 
-def device_name() -> str:
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def cpuinfo() -> dict[str, str]:
+    """Each /proc/cpuinfo field's first value (the first processor's), or {} where there is no such file."""
+    fields: dict[str, str] = {}
     try:
-        with open("/proc/cpuinfo") as f:
+        with open(CPUINFO) as f:
             for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                key, sep, value = line.partition(":")
+                if sep:
+                    fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return fields
+
+
+def device_name() -> str:
+    return cpuinfo().get("model name") or platform.processor() or platform.machine()
 
 
 def slug(name: str) -> str:
@@ -145,16 +155,7 @@ def slug(name: str) -> str:
 def cpu_id() -> str | None:
     """``"<cpu family>-<model>"`` from /proc/cpuinfo (x86 Linux), else None: VMs report a generic model name
     ("AMD EPYC" for Zen 3, Zen 4 and later alike), so the name alone does not tell two machine kinds apart."""
-    fields: dict[str, str] = {}
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                fields.setdefault(key.strip(), value.strip())
-                if not line.strip():  # the first processor's block is enough
-                    break
-    except OSError:
-        return None
+    fields = cpuinfo()
     family, model = fields.get("cpu family"), fields.get("model")
     return f"{family}-{model}" if family and model else None
 

@@ -60,14 +60,9 @@ def test_two_machine_kinds_under_one_model_name_get_their_own_file_and_column(tm
         info.write_text(
             f"processor\t: 0\ncpu family\t: {family}\nmodel\t\t: {model}\nmodel name\t: AMD EPYC\n\n"
         )
-        real_open = open
-        monkeypatch.setattr(
-            "builtins.open", lambda f, *a, real_open=real_open, info=info, **k: real_open(
-                info if f == "/proc/cpuinfo" else f, *a, **k)
-        )  # fmt: skip
+        monkeypatch.setattr(bench_kernels, "CPUINFO", info)
         assert bench_kernels.cpu_id() == f"{family}-{model}"
         paths.append(bench_kernels.results_path().name)
-        monkeypatch.undo()
     assert paths[0] != paths[1] and paths[1].startswith("amd-epyc-25-17-")
     doc = {"device": "AMD EPYC", "cpu_family_model": "25-17", "path": "avx512", "clock_ghz": 3.6,
            "limit_bmac_per_cycle_core": 328.0, "cases": []}  # fmt: skip
