@@ -8,7 +8,7 @@
 Each case runs in its own process, so peak memory is that case's alone: peak RSS on CPU
 (``ru_maxrss``), ``torch.cuda.max_memory_allocated`` on GPU. Prints the ratios against ``single`` (paper's
 claim: CANDLE ≈ single, naive ≈ linear in the number of resolutions; targets here CANDLE ≤ 1.3×,
-naive ≥ 2.5×) and writes ``benchmarks/results/multires-<device-slug>.json``.
+naive ≥ 2.5×) and writes ``benchmarks/results/multires-<device-slug>.json`` (CPU: model name, family and model).
 
 Default on CPU: the paper's networks (ResNet-152 teacher with random weights — timing does not depend on
 the values — and ReActNet-A student) at 32/64/128 (base 64; ReActNet-A needs multiples of 32 — the teacher's pixel budget over
@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import resource
 import subprocess
 import sys
@@ -33,20 +32,16 @@ HERE = Path(__file__).resolve().parent
 
 
 def device_slug(device: str) -> str:
+    """``cpu-<model name>-<family>-<model>`` (``bench_kernels``' CPU identity: VMs named "AMD EPYC" came as
+    several machine kinds, whose figures must not overwrite each other's) or the CUDA device's name, as a slug.
+    Files written before the family and model were part of the name lack them. (Imported here: the case
+    processes, whose peak memory is measured, do not load the kernel benchmark's modules.)"""
     import torch
+    from bench_kernels import cpu_id, device_name, slug
 
     if device.startswith("cuda"):
-        name = torch.cuda.get_device_name(0)
-    else:
-        name = "cpu"
-        try:
-            for line in Path("/proc/cpuinfo").read_text().splitlines():
-                if line.startswith("model name"):
-                    name = "cpu-" + line.split(":", 1)[1]
-                    break
-        except OSError:
-            pass
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60]
+        return slug(torch.cuda.get_device_name(0))[:60]
+    return "-".join(filter(None, ("cpu", slug(device_name())[:60], cpu_id())))
 
 
 def run_case(args: argparse.Namespace) -> dict:

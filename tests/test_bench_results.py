@@ -53,8 +53,9 @@ def test_two_machine_kinds_under_one_model_name_get_their_own_file_and_column(tm
 
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
     import bench_kernels
+    import bench_multires
 
-    paths = []
+    paths, multires = [], []
     for family, model in (("25", "1"), ("25", "17")):
         info = tmp_path / f"cpuinfo-{model}"
         info.write_text(
@@ -63,7 +64,9 @@ def test_two_machine_kinds_under_one_model_name_get_their_own_file_and_column(tm
         monkeypatch.setattr(bench_kernels, "CPUINFO", info)
         assert bench_kernels.cpu_id() == f"{family}-{model}"
         paths.append(bench_kernels.results_path().name)
+        multires.append(bench_multires.device_slug("cpu"))  # the multires-<slug>.json of paper Fig. 2's plot
     assert paths[0] != paths[1] and paths[1].startswith("amd-epyc-25-17-")
+    assert multires == ["cpu-amd-epyc-25-1", "cpu-amd-epyc-25-17"]
     doc = {"device": "AMD EPYC", "cpu_family_model": "25-17", "path": "avx512", "clock_ghz": 3.6,
            "limit_bmac_per_cycle_core": 328.0, "cases": []}  # fmt: skip
     (tmp_path / "a.json").write_text(json.dumps(doc))
