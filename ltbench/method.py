@@ -18,10 +18,6 @@ from ltbench import recipes
 from ltbench.data import ImageSplit, SplitInfo
 from ltbench.families import Family, get_family
 
-#: Compatibility names; the values live in :mod:`ltbench.recipes` (import them from there).
-BINARY_PROTOCOL: dict[str, Any] = recipes.EQUAL_BUDGET
-DIGITS_RECIPE: dict[str, Any] = recipes.DIGITS
-
 Optimizer = Literal["adam", "adamw", "sgd"]
 Schedule = Literal["cosine", "multistep", "linear", "constant"]
 SamplerName = Literal["instance", "class_aware", "sqrt"]

@@ -28,7 +28,7 @@ from ltbench.data import SplitInfo
 from ltbench.stage_store import claim
 
 #: The digits teacher's training recipe (part of the cache key).
-DIGITS_RECIPE = {
+DIGITS_TEACHER_RECIPE = {
     "width": 32,
     "epochs": 30,
     "batch_size": 50,
@@ -63,14 +63,14 @@ def digits_pretrain(info: SplitInfo) -> tuple[torch.Tensor, torch.Tensor]:
 def _key(images: torch.Tensor, labels: torch.Tensor) -> str:
     h = hashlib.sha256(images.numpy().tobytes())
     h.update(labels.numpy().astype(np.int64).tobytes())
-    h.update(json.dumps(DIGITS_RECIPE, sort_keys=True).encode())
+    h.update(json.dumps(DIGITS_TEACHER_RECIPE, sort_keys=True).encode())
     return h.hexdigest()[:16]
 
 
 def _train_digits(images: torch.Tensor, labels: torch.Tensor) -> SmallCNN:
     from ltbench.transforms import train_transform
 
-    r = DIGITS_RECIPE
+    r = DIGITS_TEACHER_RECIPE
     gen_state, threads = torch.get_rng_state(), torch.get_num_threads()
     torch.manual_seed(r["seed"])
     torch.set_num_threads(r["threads"])
@@ -104,7 +104,7 @@ def digits_teacher(info: SplitInfo, device: torch.device | str | None = None) ->
     mode; the caller decides what to freeze."""
     images, labels = digits_pretrain(info)
     path = cache_dir() / f"digits-smallcnn-{_key(images, labels)}.pt"
-    model = SmallCNN(int(labels.max()) + 1, 1, DIGITS_RECIPE["width"])
+    model = SmallCNN(int(labels.max()) + 1, 1, DIGITS_TEACHER_RECIPE["width"])
     # concurrent callers (demo workers, parallel runs): one trains, the others wait and load its file
     with claim(path):
         if path.exists():

@@ -88,7 +88,7 @@ def test_digits_teacher_is_trained_once_when_two_callers_race(digits_data, tmp_p
     def fake_train(images, labels):
         trained.append(threading.get_ident())
         time.sleep(0.3)  # long enough that the second caller arrives while the first trains
-        return SmallCNN(int(labels.max()) + 1, 1, teachers.DIGITS_RECIPE["width"])
+        return SmallCNN(int(labels.max()) + 1, 1, teachers.DIGITS_TEACHER_RECIPE["width"])
 
     monkeypatch.setattr(teachers, "_train_digits", fake_train)
     got = []

@@ -15,7 +15,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from cifar_fixtures import run_cli  # noqa: E402
 
-from ltbench.teachers import DIGITS_RECIPE  # noqa: E402
+from ltbench.recipes import DIGITS  # noqa: E402
 
 RUN = {"method": "ce", "dataset": "digits-lt10", "backbone": "cnn-digits", "seed": 0}
 EPOCHS = 2
@@ -69,7 +69,7 @@ def test_jsonl_holds_each_epoch_the_config_the_result_and_the_plots(logged):
     assert [e["epoch"] for e in epochs] == [1, 2] and {e["stage"] for e in epochs} == {"ce"}
     config = lines[3]
     assert config == {"event": "config", "config": result["config"], "config_hash": result["config_hash"]}
-    assert config["config"]["epochs"] == EPOCHS and config["config"]["lr"] == DIGITS_RECIPE["lr"]
+    assert config["config"]["epochs"] == EPOCHS and config["config"]["lr"] == DIGITS["lr"]  # ce: recipes.DIGITS
     path = res / "digits-lt10" / "ce" / "cnn-digits" / "seed0.json"
     assert lines[4] == {
         "event": "result",
