@@ -42,6 +42,7 @@ from ltbench.method import Task, TrainConfig
 from ltbench.metrics import summarize
 from ltbench.progress import console
 from ltbench.stage_records import add_stage
+from ltbench.stage_store import save_atomic
 from ltbench.trainer import Trainer
 from ltbench.transforms import in_chans, mean_std
 
@@ -232,10 +233,7 @@ def cached_pooled_features(
     ]
     feats = torch.cat(chunks)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        torch.save(feats.cpu(), tmp)
-        os.replace(tmp, path)
+        save_atomic(feats.cpu(), path)
     except OSError as e:
         raise LTBenchError(
             f"cannot write the teacher cache {path}: {e}", "set LTBENCH_CACHE to a writable dir"

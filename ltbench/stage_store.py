@@ -107,6 +107,14 @@ def claim(path: Path | None) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def save_atomic(obj: object, dst: Path) -> None:
+    """``torch.save(obj, dst)`` through a temporary file beside it, so that readers see all of it or nothing."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_suffix(f".tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, dst)
+
+
 def copy_atomic(src: Path, dst: Path) -> None:
     """Copy a checkpoint (into the store, or from it into a run dir) so that readers see all of it or nothing."""
     dst.parent.mkdir(parents=True, exist_ok=True)

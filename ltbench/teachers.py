@@ -25,7 +25,7 @@ from torch import nn
 from ltbench.backbones.cnn import SmallCNN
 from ltbench.backbones.pretrained import Preprocess
 from ltbench.data import SplitInfo
-from ltbench.stage_store import claim
+from ltbench.stage_store import claim, save_atomic
 
 #: The digits teacher's training recipe (part of the cache key).
 DIGITS_TEACHER_RECIPE = {
@@ -111,9 +111,7 @@ def digits_teacher(info: SplitInfo, device: torch.device | str | None = None) ->
             model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         else:
             model = _train_digits(images, labels)
-            tmp = path.with_suffix(f".tmp{os.getpid()}")
-            torch.save(model.state_dict(), tmp)
-            os.replace(tmp, path)
+            save_atomic(model.state_dict(), path)
     model.preprocess = DIGITS_PREPROCESS
     model.cache_path = path
     return model.eval().to(device or "cpu")

@@ -29,7 +29,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
 import random
 import time
 import zlib
@@ -359,10 +358,7 @@ class Trainer:
                 "ema": None if self.ema is None else self.ema.shadow,
                 "history": self.history,
             }
-            self.ckpt.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.ckpt.with_suffix(f".tmp{os.getpid()}")
-            torch.save(state, tmp)
-            os.replace(tmp, self.ckpt)
+            stage_store.save_atomic(state, self.ckpt)
         dist.barrier()
 
     def _load(self, modules, opt, sched, path: Path) -> int:
