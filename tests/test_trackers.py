@@ -69,9 +69,8 @@ def test_jsonl_holds_each_epoch_the_config_the_result_and_the_plots(logged):
     assert [e["epoch"] for e in epochs] == [1, 2] and {e["stage"] for e in epochs} == {"ce"}
     config = lines[3]
     assert config == {"event": "config", "config": result["config"], "config_hash": result["config_hash"]}
-    assert (
-        config["config"]["epochs"] == EPOCHS and config["config"]["lr"] == DIGITS["lr"]
-    )  # ce: recipes.DIGITS
+    assert config["config"]["epochs"] == EPOCHS
+    assert config["config"]["lr"] == DIGITS["lr"]  # ce's digits recipe
     path = res / "digits-lt10" / "ce" / "cnn-digits" / "seed0.json"
     assert lines[4] == {
         "event": "result",
