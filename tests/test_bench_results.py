@@ -71,3 +71,33 @@ def test_two_machine_kinds_under_one_model_name_get_their_own_file_and_column(tm
            "limit_bmac_per_cycle_core": 328.0, "cases": []}  # fmt: skip
     (tmp_path / "a.json").write_text(json.dumps(doc))
     assert "AMD EPYC (family 25 model 17), avx512 path" in performance_table_md(tmp_path).splitlines()[0]
+
+
+def test_c1_threading_ratio_times_each_round_at_the_thread_count_it_is_filed_under(monkeypatch):
+    """C1's 2-thread ratio comes from rounds alternating between 1 and 2 threads: each round must run the plan
+    at the count it is filed under (the plan repeats the thread count of its last call)."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    import torch
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import bench_kernels
+
+    clock, ran_at = [0.0], []
+
+    class Plan:  # a kernel that scales perfectly: 1 ms a call at 1 thread, 0.5 ms at 2
+        threads = 0
+
+        def rerun(self, n):
+            ran_at.append(self.threads)
+            clock[0] += n * 1e-3 / self.threads
+
+    plan = Plan()
+    monkeypatch.setattr(bench_kernels, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    before = torch.get_num_threads()
+    times = bench_kernels.paired_kernel_times(
+        lambda: setattr(plan, "threads", torch.get_num_threads()), plan, (1, 2), t_call=1e-3, rounds=3
+    )
+    assert times == {1: 1e-3, 2: 0.5e-3}
+    assert ran_at == [1, 2, 1, 2, 1, 2] and torch.get_num_threads() == before

@@ -78,6 +78,25 @@ def test_gemm_exact(isa, k):
     assert_exact(out, pack.sign_pm1(a).double() @ pack.sign_pm1(w).double().T)
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3, 4])
+def test_rows_are_dealt_to_threads_once_each(isa, threads):
+    """The kernel cuts M into one span per thread and each span into chunks: every row computed, none twice or
+    missed, for M around the 6-row block, the spans and the 96-row chunk (fresh inputs per call, so a skipped
+    row cannot show an earlier call's result)."""
+    g = torch.Generator().manual_seed(threads)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for m in (1, 5, 6, 7, 13, 97, 193, 785):
+            a, w = torch.randn(m, 130, generator=g), torch.randn(33, 130, generator=g)
+            out = ops().xnor_gemm(ops().sign_pack(a), pack.pack_linear(w).panels, 130, 33)
+            assert_exact(out, pack.sign_pm1(a).double() @ pack.sign_pm1(w).double().T)
+        x, wt = torch.randn(3, 40, 7, 5, generator=g), torch.randn(70, 40, 3, 3, generator=g)
+        assert_exact(run_conv(x, wt, 1, 1), ref_conv(x, wt, 1, 1))
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_gemm_all_equal_and_special_values(isa):
     k, n = 1000, 33
     a = torch.stack([torch.ones(k), -torch.ones(k), torch.zeros(k), torch.full((k,), -0.0)])

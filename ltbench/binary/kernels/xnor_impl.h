@@ -293,16 +293,20 @@ static int SFX(conv)(const xnor_conv_args *p) {
   const int direct = (p->kh == 1 && p->kw == 1 && p->stride == 1 && p->pad == 0);
   const int int_only = p->out_int && !p->out_f && !p->out_bits;
   int64_t nt = p->nthreads > 0 ? p->nthreads : 1;
-  /* >= 8 chunks per thread when M allows, dealt out statically: each thread writes the same rows on every call
-   * (and a stride-1 next layer reads them from its own L2), where dynamic dealing moved output lines between the
-   * cores' caches on every call: 784x256x128 went from 0.9x to 2.3x at 2 threads (A/B alternated), S6 1.6x to
-   * 2.5x, the other shapes within this VM's noise */
-  int64_t mc = (M + 8 * nt - 1) / (8 * nt);
+  /* Each thread one contiguous span of rows (a multiple of XNOR_MR; the last thread takes the rest), cut into q
+   * chunks of mc rows, >= 8 when M allows; the nt*q chunks are dealt statically, q to each thread. Static: each
+   * thread writes the same rows on every call (and a stride-1 next layer reads them from its own L2), where
+   * dynamic dealing moved output lines between the cores' caches on every call: 784x256x128 went from 0.9x to
+   * 2.3x at 2 threads (A/B alternated), S6 1.6x to 2.5x. Equal spans: chunks of one size for all of M gave the
+   * threads 8 and 7 chunks of S2's and S7's 784 rows (a 1.875x ceiling at 2 threads). */
+  int64_t span = (M + nt - 1) / nt;
+  span = (span + XNOR_MR - 1) / XNOR_MR * XNOR_MR;
+  nt = (M + span - 1) / span;
+  int64_t mc = (span + 7) / 8;
   mc = (mc + XNOR_MR - 1) / XNOR_MR * XNOR_MR;
   if (mc > 96) mc = 96;
   if (mc < 2 * XNOR_MR) mc = 2 * XNOR_MR;
-  const int64_t nchunks = (M + mc - 1) / mc;
-  if (nt > nchunks) nt = nchunks;
+  const int64_t q = (span + mc - 1) / mc, nchunks = nt * q;
   int err = 0;
 #ifdef _OPENMP
 #pragma omp parallel num_threads((int)nt)
@@ -323,7 +327,9 @@ static int SFX(conv)(const xnor_conv_args *p) {
 #pragma omp for schedule(static)
 #endif
       for (int64_t ch = 0; ch < nchunks; ch++) {
-        const int64_t m0 = ch * mc, rows = (M - m0 < mc) ? M - m0 : mc;
+        const int64_t s0 = (ch / q) * span, j0 = (ch % q) * mc, m0 = s0 + j0;
+        const int64_t end = s0 + (j0 + mc < span ? j0 + mc : span), rows = (end < M ? end : M) - m0;
+        if (rows <= 0) continue;
         const uint64_t *rowp[96];
         for (int64_t r = 0; r < rows; r++) {
           const int64_t m = m0 + r;
