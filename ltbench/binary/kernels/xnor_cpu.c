@@ -179,7 +179,8 @@ int xnor_has_openmp(void) {
 }
 
 static int check(const xnor_conv_args *a) {
-  if (!a->x || !a->w || a->cw <= 0 || a->C <= 0 || a->C > 64 * a->cw || a->N <= 0) return -1;
+  if (!a->x || !a->w || a->B <= 0 || a->H <= 0 || a->W <= 0) return -1;
+  if (a->cw <= 0 || a->C <= 0 || a->C > 64 * a->cw || a->N <= 0) return -1;
   if (a->kh * a->kw > 64 || a->stride <= 0 || a->pad < 0 || a->Ho <= 0 || a->Wo <= 0) return -1;
   if (a->pad > 0 && !a->tapsum) return -1;
   if (a->res && (a->res_c <= 0 || a->res_h <= 0 || a->res_w <= 0)) return -1;
