@@ -97,6 +97,18 @@ def test_rows_are_dealt_to_threads_once_each(isa, threads):
         torch.set_num_threads(before)
 
 
+def test_empty_batch_is_invalid_arguments():
+    """B = 0 with a valid pointer (only a direct C caller can make it) is rejected, not divided by: the row spans
+    are ⌈M / threads⌉ rows."""
+    import ctypes
+
+    x, w = torch.zeros(4, 1, dtype=torch.int64), pack.pack_linear(torch.ones(32, 64))
+    for b, h in ((0, 1), (1, 0)):
+        a = cpu.ConvArgs(x=x.data_ptr(), B=b, H=h, W=1, cw=1, C=64, w=w.panels.data_ptr(), N=32, kh=1, kw=1,
+                         stride=1, pad=0, Ho=1, Wo=1, out_int=x.data_ptr(), nthreads=2, isa=cpu.ISAS["scalar"])  # fmt: skip
+        assert cpu.lib().xnor_conv(ctypes.byref(a)) == -1
+
+
 def test_gemm_all_equal_and_special_values(isa):
     k, n = 1000, 33
     a = torch.stack([torch.ones(k), -torch.ones(k), torch.zeros(k), torch.full((k,), -0.0)])
