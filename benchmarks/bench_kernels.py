@@ -85,7 +85,10 @@ def timeit(fn, budget: float = 0.6, min_runs: int = 3, max_runs: int = 25) -> fl
     return statistics.median(times)
 
 
-def kernel_time(plan: ops.ConvPlan, t_call: float, round_s: float = 0.004, rounds: int = 15) -> float:
+ROUND_S, ROUNDS = 0.004, 15  # seconds of back-to-back kernel calls in one timed round; rounds per median
+
+
+def kernel_time(plan: ops.ConvPlan, t_call: float, round_s: float = ROUND_S, rounds: int = ROUNDS) -> float:
     """Seconds per kernel call with the caller's cost taken out: rounds of ``n`` back-to-back calls inside C
     (:meth:`ops.ConvPlan.rerun` of the plan's last call, ``n`` sized to ≈ ``round_s``), the median round / n."""
     n = max(1, round(round_s / t_call))
@@ -98,7 +101,12 @@ def kernel_time(plan: ops.ConvPlan, t_call: float, round_s: float = 0.004, round
 
 
 def paired_kernel_times(
-    call, plan: ops.ConvPlan, counts: tuple[int, ...], t_call: float, round_s: float = 0.004, rounds: int = 15
+    call,
+    plan: ops.ConvPlan,
+    counts: tuple[int, ...],
+    t_call: float,
+    round_s: float = ROUND_S,
+    rounds: int = ROUNDS,
 ) -> dict[int, float]:
     """Seconds per kernel call at each thread count in ``counts``, from rounds that alternate between them on
     the wall clock (C1's threading ratio: both sides of it measured in the same seconds and by the same clock,
