@@ -162,7 +162,7 @@ def run_demo(
     distributions, which adds the leaderboard's test-agnostic table. Runs that fail are reported (tracebacks in ``<results>/demo-failures.log``) and the demo raises
     after the leaderboard is written, so the others still count."""
     from ltbench.builders.build import build
-    from ltbench.leaderboard import build_board, dataset_table
+    from ltbench.leaderboard import build_board, compact_table
     from ltbench.regenerate import regenerate
     from ltbench.results import read_results
     from ltbench.tables import out, rich_table
@@ -212,7 +212,7 @@ def run_demo(
     rs = [r for r in read_results(results) if r["dataset"] == split.name]
     if rs:
         board = build_board(rs, [])
-        out.print(rich_table(dataset_table(board, split.name)))
+        out.print(rich_table(compact_table(board, split.name)))  # the full table has 17 columns: in the .md
     console.print(
         escape("time per row (s): " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(timings.items())))
     )
@@ -221,7 +221,10 @@ def run_demo(
     for reason in drawn.skipped:
         console.print(f"[yellow]plot skipped[/] {reason}")
     console.print(f"plots: {len(drawn.files)} files under [bold]{Path(lb_out) / 'plots'}[/]")
-    console.print(f"leaderboard: [bold]{paths[-1]}[/] (and {Path(lb_out) / 'index.html'})")
+    console.print(
+        f"leaderboard: [bold]{paths[-1]}[/] (and {Path(lb_out) / 'index.html'}); all columns of the table above "
+        f"(CI, paired vs ce, ECE, cost): {Path(lb_out) / split.name}.md"
+    )
     console.print(f"demo: {len(plan) - len(failures)}/{len(plan)} runs in {time.perf_counter() - t0:.0f} s")
     if failures:
         log = Path(results) / "demo-failures.log"

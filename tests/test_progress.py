@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -194,3 +195,6 @@ def test_demo_workers_reach_the_log(tmp_path):
         assert f"[ltbench] ce seed {seed} | ce: epoch 30/30 loss " in text
     assert "[ltbench] demo on digits-lt10 (2 workers): 1/2 runs, ce seed " in text
     assert "[ltbench] demo on digits-lt10 (2 workers): 2/2 runs, ce seed " in text
+    # the closing table is the head/medium/tail one, each row on one line of the log (no cell folded)
+    mean_std = r"\d+\.\d\d ± \d+\.\d\d"
+    assert re.search(rf"│ ce +│ cnn-digits +(?:│ +{mean_std} ){{4}}│ +2 │\n", text), text

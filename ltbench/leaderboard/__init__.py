@@ -29,7 +29,7 @@ from ltbench.leaderboard.reported import (
     read_reported,
     resolve_reported,
 )
-from ltbench.leaderboard.views import dataset_table
+from ltbench.leaderboard.views import compact_table, dataset_table
 from ltbench.leaderboard.write import FORMATS, write_board, write_leaderboards
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "Setting",
     "Table",
     "build_board",
+    "compact_table",
     "dataset_table",
     "default_reported",
     "load_board",
