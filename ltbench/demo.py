@@ -212,7 +212,7 @@ def run_demo(
     rs = [r for r in read_results(results) if r["dataset"] == split.name]
     if rs:
         board = build_board(rs, [])
-        out.print(rich_table(compact_table(board, split.name)))  # the full table has 17 columns: in the .md
+        out.print(rich_table(compact_table(board, split.name)))  # the full board: in the .md
     console.print(
         escape("time per row (s): " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(timings.items())))
     )
