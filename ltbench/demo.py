@@ -163,6 +163,7 @@ def run_demo(
     after the leaderboard is written, so the others still count."""
     from ltbench.builders.build import build
     from ltbench.leaderboard import build_board, compact_table
+    from ltbench.leaderboard.markdown import page_name
     from ltbench.regenerate import regenerate
     from ltbench.results import read_results
     from ltbench.tables import out, rich_table
@@ -223,7 +224,7 @@ def run_demo(
     console.print(f"plots: {len(drawn.files)} files under [bold]{Path(lb_out) / 'plots'}[/]")
     console.print(
         f"leaderboard: [bold]{paths[-1]}[/] (and {Path(lb_out) / 'index.html'}); all columns of the table above "
-        f"(CI, paired vs ce, ECE, cost): {Path(lb_out) / split.name}.md"
+        f"(CI, paired vs ce, ECE, cost): {Path(lb_out) / page_name(split.name)}"
     )
     console.print(f"demo: {len(plan) - len(failures)}/{len(plan)} runs in {time.perf_counter() - t0:.0f} s")
     if failures:

@@ -198,3 +198,5 @@ def test_demo_workers_reach_the_log(tmp_path):
     # the closing table is the head/medium/tail one, each row on one line of the log (no cell folded)
     mean_std = r"\d+\.\d\d ± \d+\.\d\d"
     assert re.search(rf"│ ce +│ cnn-digits +(?:│ +{mean_std} ){{4}}│ +2 │\n", text), text
+    page = re.search(r"all columns of the table above \(CI, paired vs ce, ECE, cost\): (\S+)\n", text)
+    assert page and page[1] == "leaderboards/digits-lt10.md" and (tmp_path / page[1]).exists(), text

@@ -25,6 +25,11 @@ README_START, README_END = "<!-- leaderboard:start -->", "<!-- leaderboard:end -
 Figures = Mapping[str, Sequence[str]]
 
 
+def page_name(dataset: str) -> str:
+    """The file name of a dataset's markdown page (written by ``write_board``, linked from the index)."""
+    return f"{dataset}.md"
+
+
 def md_table(t: Table, heading: str = "##") -> str:
     def esc(c: str) -> str:
         return c.replace("|", "\\|")
@@ -88,7 +93,7 @@ def index_page(board: Board, figures: Figures) -> str:
         ran = [e for e in es if e.runs]
         rules = ", ".join(sorted({e.rule for e in ran if e.rule}))
         lines.append(
-            f"| [{d}]({d}.md) | {rules} | {len(ran)} | {sum(len(e.runs) for e in ran)} | "
+            f"| [{d}]({page_name(d)}) | {rules} | {len(ran)} | {sum(len(e.runs) for e in ran)} | "
             f"{sum(1 for e in es if e.reported)} | {sum(1 for e in ran if e.missing_seeds)} |"
         )
     if not board.entries:

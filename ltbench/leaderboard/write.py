@@ -47,7 +47,9 @@ def write_board(
                 old.unlink()
 
     if "md" in formats:
-        texts = {f"{d}.md": markdown.dataset_page(board, d, figures) for d in sorted(board.entries)}
+        texts = {
+            markdown.page_name(d): markdown.dataset_page(board, d, figures) for d in sorted(board.entries)
+        }
         texts["paper-tables.md"] = markdown.paper_page(board)
         pages(".md", texts, keep="README.md")
     if "csv" in formats:
